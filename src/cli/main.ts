@@ -17,6 +17,7 @@ export function buildProgram(): Command {
 
 function commandModules(): Array<(program: Command) => void> {
   return [
+    require('./commands/model').register,
     require('./commands/data').register,
   ];
 }
