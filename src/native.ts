@@ -44,12 +44,48 @@ export interface NativeModel {
   sftBackward(ids: Int32Array, shape: [number, number], mask: Uint8Array,
     options?: { train?: boolean; scale?: number }): Promise<{ loss: number; tokens: number }>;
   generate(prompt: Int32Array, options?: NativeGenerateOptions): Promise<Int32Array>;
+  /** The dropout generator's state, to save with a checkpoint. */
+  getRngState?(): Uint8Array;
+  setRngState?(state: Uint8Array): void;
+}
+
+/** A makeBatches() batch fits: 2B rows, chosen rows first, right-padded to T. */
+export interface NativeBatch {
+  inputIds: Int32Array; // [rows*T]
+  rows: number;
+  T: number;
+  completionMask: Uint8Array; // [rows*T]; mask[r][t] = 1 iff target t (token t+1) is scored
+}
+
+/** The DPO loss options; names as in TRL's DPOConfig, camelCase. */
+export interface NativeDpoConfig {
+  lossType: string;
+  beta: number;
+  labelSmoothing: number;
+  referenceFree: boolean;
+  simpoGamma: number;
+  rpoAlpha: number;
+}
+
+export interface NativeDpoOutput {
+  loss: number;
+  losses: Float32Array; // [B]
+  chosenLogps: Float32Array; // [B]
+  rejectedLogps: Float32Array; // [B]
+  chosenRewards: Float32Array; // [B]
+  rejectedRewards: Float32Array; // [B]
+  chosenLogitsMean: number;
+  rejectedLogitsMean: number;
+  nllLoss: number;
 }
 
 export interface NativeAdamW {
   step(lr: number): Promise<void>;
   zeroGrad(): void;
   clipGradNorm(maxNorm: number): number;
+  /** Moments and step counts, as safetensors. */
+  saveState?(file: string): Promise<void>;
+  loadState?(file: string): Promise<void>;
 }
 
 export interface NativeAddon {
@@ -59,6 +95,12 @@ export interface NativeAddon {
   }) => NativeAdamW;
   setThreads(n: number): void;
   getThreads(): number;
+  /** Forward (+ backward into .grad, times `scale`, when computeGrad) through the fused kernel. */
+  dpoBackward?(policy: NativeModel, batch: NativeBatch, refLogps: Float32Array | null,
+    cfg: NativeDpoConfig, options: { train: boolean; scale: number; computeGrad: boolean }):
+    Promise<NativeDpoOutput>;
+  /** [rows] summed completion log-probs, eval mode, no gradient. */
+  sequenceLogps?(model: NativeModel, batch: NativeBatch): Promise<Float32Array>;
   buildInfo: {
     torchVersion: string;
     cuda: boolean;
@@ -80,15 +122,15 @@ export function explainLoadError(err: Error): string {
     return 'the node-dpo addon is not built. Build it with:\n' + rebuild +
       '\n  (it needs libtorch: sudo apt-get install -y libtorch-dev libopenblas0-pthread nlohmann-json3-dev)';
   }
-  if (/lib(torch|c10)[\w.]*\.so[\w.]*: cannot open shared object file/.test(msg)) {
-    return 'libtorch, which the addon was built against, is missing at run time. Reinstall it with:\n' +
-      '  sudo apt-get install -y libtorch-dev libopenblas0-pthread\n' +
-      '  or, if you built against a LIBTORCH folder or Python torch, add its lib/ to LD_LIBRARY_PATH';
-  }
   if (/(cuda|cudart|cublas|nvrtc)[\w.]*\.so/i.test(msg)) {
     return 'the addon was built against a CUDA libtorch but the CUDA runtime is missing here ' +
       '(driver or toolkit mismatch). Either install the CUDA runtime that libtorch expects, or rebuild ' +
       'for CPU:\n  DPO_CUDA=OFF LIBTORCH= npm rebuild node-dpo';
+  }
+  if (/lib(torch|c10)[\w.]*\.so[\w.]*: cannot open shared object file/.test(msg)) {
+    return 'libtorch, which the addon was built against, is missing at run time. Reinstall it with:\n' +
+      '  sudo apt-get install -y libtorch-dev libopenblas0-pthread\n' +
+      '  or, if you built against a LIBTORCH folder or Python torch, add its lib/ to LD_LIBRARY_PATH';
   }
   if (/undefined symbol/.test(msg)) {
     const abi = /cxx11|St7__cxx11/.test(msg) ? ' (a C++ ABI mismatch: _GLIBCXX_USE_CXX11_ABI differs)' : '';

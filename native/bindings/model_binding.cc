@@ -2,8 +2,12 @@
 // model's mutex so that two calls never touch its parameters at once.
 #include "bindings/model_binding.h"
 
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
+#include <torch/serialize.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
 
 #include "common/async.h"
 #include "common/tensor_js.h"
@@ -65,7 +69,9 @@ void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod("setRequiresGrad", &ModelWrap::SetRequiresGrad),
        InstanceMethod("forward", &ModelWrap::Forward),
        InstanceMethod("sftBackward", &ModelWrap::SftBackward),
-       InstanceMethod("generate", &ModelWrap::Generate)});
+       InstanceMethod("generate", &ModelWrap::Generate),
+       InstanceMethod("getRngState", &ModelWrap::GetRngState),
+       InstanceMethod("setRngState", &ModelWrap::SetRngState)});
   model_constructor = new Napi::FunctionReference(Napi::Persistent(cls));
   exports.Set("Model", cls);
 }
@@ -311,6 +317,35 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
       });
 }
 
+// getRngState(): Uint8Array, the state of the dropout generator; setRngState restores it.
+Napi::Value ModelWrap::GetRngState(const Napi::CallbackInfo& info) {
+  std::lock_guard<std::mutex> lock(model_->mutex());
+  at::Generator& gen = model_->generator();
+  torch::Tensor state;
+  {
+    std::lock_guard<std::mutex> gen_lock(gen.mutex());
+    state = gen.get_state();
+  }
+  Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), state.numel());
+  std::memcpy(out.Data(), state.data_ptr(), state.numel());
+  return out;
+}
+
+Napi::Value ModelWrap::SetRngState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray())
+    throw Napi::TypeError::New(env, "setRngState: expected the Uint8Array from getRngState()");
+  int64_t n = info[0].As<Napi::TypedArray>().ElementLength();
+  torch::Tensor state = tensor_from_typed_array(info[0], {n}, "setRngState");
+  return guard(env, [&] {
+    std::lock_guard<std::mutex> lock(model_->mutex());
+    at::Generator& gen = model_->generator();
+    std::lock_guard<std::mutex> gen_lock(gen.mutex());
+    gen.set_state(state);
+    return env.Undefined();
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // AdamW with decoupled weight decay (Loshchilov & Hutter 2019) on matrices and embeddings only;
 // biases and layer norms are not decayed, as in Hugging Face's Trainer.
@@ -324,7 +359,9 @@ void AdamWWrap::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "AdamW",
                                    {InstanceMethod("step", &AdamWWrap::Step),
                                     InstanceMethod("zeroGrad", &AdamWWrap::ZeroGrad),
-                                    InstanceMethod("clipGradNorm", &AdamWWrap::ClipGradNorm)});
+                                    InstanceMethod("clipGradNorm", &AdamWWrap::ClipGradNorm),
+                                    InstanceMethod("saveState", &AdamWWrap::SaveState),
+                                    InstanceMethod("loadState", &AdamWWrap::LoadState)});
   exports.Set("AdamW", cls);
 }
 
@@ -401,6 +438,52 @@ Napi::Value AdamWWrap::ClipGradNorm(const Napi::CallbackInfo& info) {
     }
     return Napi::Number::New(env, norm);
   });
+}
+
+// saveState(file): Promise<void>; the moments and step counts, written atomically.
+Napi::Value AdamWWrap::SaveState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "saveState: expected a file path");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  auto model = model_;
+  auto state = state_;
+  return run_async<bool>(
+      env,
+      [model, state, path] {
+        std::lock_guard<std::mutex> lock(model->mutex());
+        const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+        torch::save(*state->optim, tmp);
+        if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+          std::remove(tmp.c_str());
+          throw std::runtime_error(path + ": cannot rename the optimizer state into place");
+        }
+        return true;
+      },
+      [](Napi::Env env, bool&) { return env.Undefined(); });
+}
+
+// loadState(file): Promise<void>; the optimizer must belong to a model of the same layout.
+Napi::Value AdamWWrap::LoadState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "loadState: expected a file path");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  auto model = model_;
+  auto state = state_;
+  return run_async<bool>(
+      env,
+      [model, state, path] {
+        std::lock_guard<std::mutex> lock(model->mutex());
+        try {
+          torch::load(*state->optim, path);
+        } catch (const std::exception& e) {
+          throw std::runtime_error(path + ": cannot read the optimizer state (" +
+                                   exception_message(e) + ")");
+        }
+        return true;
+      },
+      [](Napi::Env env, bool&) { return env.Undefined(); });
 }
 
 }  // namespace dpo

@@ -30,6 +30,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value SftBackward(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value GetRngState(const Napi::CallbackInfo& info);
+  Napi::Value SetRngState(const Napi::CallbackInfo& info);
 
   std::shared_ptr<GPT2> model_;
 };
@@ -44,6 +46,8 @@ class AdamWWrap : public Napi::ObjectWrap<AdamWWrap> {
   Napi::Value Step(const Napi::CallbackInfo& info);
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
   Napi::Value ClipGradNorm(const Napi::CallbackInfo& info);
+  Napi::Value SaveState(const Napi::CallbackInfo& info);
+  Napi::Value LoadState(const Napi::CallbackInfo& info);
 
   std::shared_ptr<GPT2> model_;
   struct State;

@@ -2,7 +2,7 @@
 export * from './types';
 export { loadPreferencePairs, degeneracy, BUILTIN_SOURCE } from './load';
 export type { LoadOptions, Degeneracy } from './load';
-export { resolveSource, readRows, hubCacheDir } from './read';
+export { resolveSource, readRows } from './read';
 export type { RawRow, SourceOptions } from './read';
 export { ASSISTANT_TAG, DEFAULT_CHAT_TEMPLATE, detectFormat, rowToPair, splitTranscripts } from './formats';
 export type { FieldKeys } from './formats';

@@ -1,9 +1,9 @@
 // Reading rows from preference files: JSON Lines (plain or gzip), JSON arrays and Parquet, all
 // streamed; folders, train/test splits by file name, and datasets in the Hugging Face cache.
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { hubCacheDir, snapshotOf } from '../hub';
 import { DpoError } from '../errors';
 import { dataError, SKIP_FIX } from './types';
 
@@ -72,13 +72,6 @@ function walk(dir: string): string[] {
   return out;
 }
 
-/** The hub cache folder, as huggingface_hub computes it. */
-export function hubCacheDir(): string {
-  if (process.env.HF_HUB_CACHE) return process.env.HF_HUB_CACHE;
-  const home = process.env.HF_HOME ?? path.join(os.homedir(), '.cache', 'huggingface');
-  return path.join(home, 'hub');
-}
-
 // A dataset fetched with huggingface_hub lives in datasets--OWNER--NAME/snapshots/<revision>/.
 function filesOfHubDataset(id: string, opts: SourceOptions): string[] {
   const cache = opts.hfCache ?? hubCacheDir();
@@ -86,7 +79,7 @@ function filesOfHubDataset(id: string, opts: SourceOptions): string[] {
   const include = opts.dataDir ? ` --include "${opts.dataDir}/*"` : '';
   const fetch = `fetch it with: huggingface-cli download ${id} --repo-type dataset${include} ` +
     '(node-dpo never downloads)';
-  const snapshot = latestSnapshot(repoDir);
+  const snapshot = snapshotOf(repoDir);
   const dir = snapshot && (opts.dataDir ? path.join(snapshot, opts.dataDir) : snapshot);
   if (!dir || !fs.existsSync(dir)) {
     throw new DpoError(
@@ -96,19 +89,6 @@ function filesOfHubDataset(id: string, opts: SourceOptions): string[] {
     );
   }
   return filesOfFolder(dir, opts.split ?? 'train');
-}
-
-function latestSnapshot(repoDir: string): string | undefined {
-  const snapshots = path.join(repoDir, 'snapshots');
-  if (!fs.existsSync(snapshots)) return undefined;
-  const ref = path.join(repoDir, 'refs', 'main');
-  if (fs.existsSync(ref)) {
-    const dir = path.join(snapshots, fs.readFileSync(ref, 'utf8').trim());
-    if (fs.existsSync(dir)) return dir;
-  }
-  const dirs = fs.readdirSync(snapshots).map((d) => path.join(snapshots, d))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-  return dirs[0];
 }
 
 // ---------------------------------------------------------------------------------------------

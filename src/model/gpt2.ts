@@ -7,7 +7,7 @@ import { native, NativeModel } from '../native';
 import type { Tensor } from '../tensor';
 import type { Tokenizer } from '../tokenizer';
 import { GPT2Config, presetConfig, readConfig, validateConfig, writeConfig } from './config';
-import { looksLikeHubId, resolveHubSnapshot } from './hub';
+import { looksLikeHubId, resolveHubSnapshot } from '../hub';
 
 export interface GenerateOptions {
   /** Tokens to add at most (default 64). */

@@ -3,7 +3,7 @@
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { DpoError } from '../errors';
+import { DpoError } from './errors';
 
 // Hub names that moved under openai-community; the cache may hold either spelling.
 const LEGACY = new Set(['gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', 'distilgpt2']);
@@ -19,7 +19,11 @@ export function looksLikeHubId(name: string): boolean {
   return /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(name) && !name.startsWith('.') && !name.includes('..');
 }
 
-function snapshotOf(repoDir: string, revision: string, kind: 'models' | 'datasets'): string | null {
+/**
+ * The snapshot folder of a cached repo (`models--ORG--NAME` or `datasets--ORG--NAME`) at a
+ * revision; without refs/main, the newest snapshot (holding config.json for models).
+ */
+export function snapshotOf(repoDir: string, revision = 'main', kind: 'models' | 'datasets' = 'datasets'): string | null {
   if (!fs.existsSync(repoDir)) return null;
   const snapshots = path.join(repoDir, 'snapshots');
   const ref = path.join(repoDir, 'refs', revision);
