@@ -2,6 +2,7 @@
 // The `dpo` command line: one subcommand per file in ./commands, registered here.
 import { Command } from 'commander';
 import { DpoError } from '../errors';
+import { native } from '../native';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -9,7 +10,16 @@ export function buildProgram(): Command {
     .name('dpo')
     .description('Fine-tune GPT-2 on human preferences with Direct Preference Optimization')
     .version(require('../../package.json').version)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .hook('preAction', (_program, command) => {
+      // Commands that compute load the addon; say so when its BLAS is the slow reference one.
+      if (command.name() === 'inspect') return;
+      const info = native().buildInfo;
+      if (info.blasIsReference) {
+        process.stderr.write(`dpo: warning: matrix products use the slow reference BLAS (${info.blas}), ` +
+          'about 30x slower; fix: sudo apt-get install -y libopenblas0-pthread\n');
+      }
+    });
   // Each command module adds its subcommands to `program`.
   for (const register of commandModules()) register(program);
   return program;
@@ -19,6 +29,7 @@ function commandModules(): Array<(program: Command) => void> {
   return [
     require('./commands/model').register,
     require('./commands/data').register,
+    require('./commands/train').register,
   ];
 }
 
