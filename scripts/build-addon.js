@@ -6,6 +6,7 @@
 //   DPO_CUDA=ON|OFF|AUTO    CUDA kernels (AUTO: when nvcc is found)
 //   DPO_CUDA_ARCHITECTURES  e.g. "80;90" (default)
 //   DPO_JOBS                parallel compile jobs (default: cores)
+//   DPO_BUILD_DIR           build folder (default: build, where node-gyp-build looks)
 'use strict';
 
 const fs = require('fs');
@@ -68,7 +69,8 @@ function main() {
 
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const jobs = process.env.DPO_JOBS || String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
-  const args = [cmakeJs, 'compile', '--out', 'build', '--parallel', jobs];
+  const buildDir = process.env.DPO_BUILD_DIR || 'build';
+  const args = [cmakeJs, 'compile', '--out', buildDir, '--parallel', jobs];
   if (torch.prefix) args.push(`--CDCMAKE_PREFIX_PATH=${torch.prefix}`);
   if (process.env.DPO_CUDA) args.push(`--CDDPO_CUDA=${process.env.DPO_CUDA}`);
   if (process.env.DPO_CUDA_ARCHITECTURES) args.push(`--CDDPO_CUDA_ARCHITECTURES=${process.env.DPO_CUDA_ARCHITECTURES}`);
@@ -79,7 +81,7 @@ function main() {
 
   // The BLAS check needs the addon loaded.
   try {
-    const addon = require(path.join(root, 'build', 'Release', 'dpo_native.node'));
+    const addon = require(path.resolve(root, buildDir, 'Release', 'dpo_native.node'));
     const info = addon.buildInfo;
     if (info.blasIsReference) {
       log(`WARNING: matrix products use the slow reference BLAS (${info.blas}), about 30x slower.\n` +

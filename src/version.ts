@@ -1,0 +1,2 @@
+// The package version, from package.json.
+export const version: string = require('../package.json').version;
