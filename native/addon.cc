@@ -6,6 +6,7 @@
 
 #include "bindings/kernel_binding.h"
 #include "bindings/model_binding.h"
+#include "bindings/train_binding.h"
 #include "common/async.h"
 #include "common/runtime.h"
 
@@ -52,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env, exports);
   AdamWWrap::Init(env, exports);
   kernel_binding_init(env, exports);
+  train_binding_init(env, exports);
   return exports;
 }
 
