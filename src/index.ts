@@ -12,3 +12,4 @@ export { hubCacheDir, resolveHubSnapshot } from './hub';
 export { loadTokenizer, defaultTokenizer } from './tokenizer';
 export type { Tokenizer } from './tokenizer';
 export * from './data';
+export * from './train';

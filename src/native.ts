@@ -45,8 +45,8 @@ export interface NativeModel {
     options?: { train?: boolean; scale?: number }): Promise<{ loss: number; tokens: number }>;
   generate(prompt: Int32Array, options?: NativeGenerateOptions): Promise<Int32Array>;
   /** The dropout generator's state, to save with a checkpoint. */
-  getRngState?(): Uint8Array;
-  setRngState?(state: Uint8Array): void;
+  getRngState(): Uint8Array;
+  setRngState(state: Uint8Array): void;
 }
 
 /** A makeBatches() batch fits: 2B rows, chosen rows first, right-padded to T. */
@@ -65,6 +65,10 @@ export interface NativeDpoConfig {
   referenceFree: boolean;
   simpoGamma: number;
   rpoAlpha: number;
+  discopopTau?: number;
+  /** bco_pair's running mean of the rewards and its count, carried from step to step. */
+  bcoRunningMean?: number;
+  bcoRunningCount?: number;
 }
 
 export interface NativeDpoOutput {
@@ -76,16 +80,18 @@ export interface NativeDpoOutput {
   rejectedRewards: Float32Array; // [B]
   chosenLogitsMean: number;
   rejectedLogitsMean: number;
-  nllLoss: number;
+  /** bco_pair's running mean after this batch, for the next step's config. */
+  bcoRunningMean: number;
+  bcoRunningCount: number;
 }
 
 export interface NativeAdamW {
   step(lr: number): Promise<void>;
   zeroGrad(): void;
   clipGradNorm(maxNorm: number): number;
-  /** Moments and step counts, as safetensors. */
-  saveState?(file: string): Promise<void>;
-  loadState?(file: string): Promise<void>;
+  /** Moments and step counts (libtorch's serialisation), written atomically. */
+  saveState(file: string): Promise<void>;
+  loadState(file: string): Promise<void>;
 }
 
 export interface NativeAddon {
@@ -96,11 +102,12 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   /** Forward (+ backward into .grad, times `scale`, when computeGrad) through the fused kernel. */
-  dpoBackward?(policy: NativeModel, batch: NativeBatch, refLogps: Float32Array | null,
-    cfg: NativeDpoConfig, options: { train: boolean; scale: number; computeGrad: boolean }):
-    Promise<NativeDpoOutput>;
+  dpoBackward(policy: NativeModel, batch: NativeBatch, refLogps: Float32Array | null,
+    cfg: NativeDpoConfig, options: {
+      train: boolean; scale: number; computeGrad: boolean; head?: 'fused' | 'reference';
+    }): Promise<NativeDpoOutput>;
   /** [rows] summed completion log-probs, eval mode, no gradient. */
-  sequenceLogps?(model: NativeModel, batch: NativeBatch): Promise<Float32Array>;
+  sequenceLogps(model: NativeModel, batch: NativeBatch): Promise<Float32Array>;
   buildInfo: {
     torchVersion: string;
     cuda: boolean;

@@ -36,8 +36,9 @@ Napi::Float32Array floats_to_js(Napi::Env env, const torch::Tensor& t) {
   return arr;
 }
 
-double mean_of(const torch::Tensor& sum, const torch::Tensor& count) {
-  double n = count.sum().item<double>();
+// TRL's logits/chosen: the mean logit over completion tokens and the vocabulary.
+double mean_logit(const torch::Tensor& sum, const torch::Tensor& tokens, int64_t V) {
+  double n = tokens.sum().item<double>() * static_cast<double>(V);
   return n > 0 ? sum.sum().item<double>() / n : 0.0;
 }
 
@@ -81,13 +82,14 @@ Napi::Value DpoBackward(const Napi::CallbackInfo& info) {
   if (head != "fused" && head != "reference")
     throw Napi::TypeError::New(env, "dpoBackward: expected head 'fused' or 'reference', got '" + head + "'");
   opts.reference_head = head == "reference";
+  const int64_t V = policy->config().vocab_size;
   return run_async<FusedHeadOutput>(
       env,
       [policy, batch, ref, cfg, opts] {
         std::lock_guard<std::mutex> lock(policy->mutex());
         return dpo_step(*policy, batch, ref, cfg, opts);
       },
-      [](Napi::Env env, FusedHeadOutput& out) -> Napi::Value {
+      [V](Napi::Env env, FusedHeadOutput& out) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("loss", out.loss.item<double>());
         o.Set("losses", floats_to_js(env, out.losses));
@@ -95,8 +97,8 @@ Napi::Value DpoBackward(const Napi::CallbackInfo& info) {
         o.Set("rejectedLogps", floats_to_js(env, out.rejected_logps));
         o.Set("chosenRewards", floats_to_js(env, out.chosen_rewards));
         o.Set("rejectedRewards", floats_to_js(env, out.rejected_rewards));
-        o.Set("chosenLogitsMean", mean_of(out.chosen_logits_sum, out.chosen_tokens));
-        o.Set("rejectedLogitsMean", mean_of(out.rejected_logits_sum, out.rejected_tokens));
+        o.Set("chosenLogitsMean", mean_logit(out.chosen_logits_sum, out.chosen_tokens, V));
+        o.Set("rejectedLogitsMean", mean_logit(out.rejected_logits_sum, out.rejected_tokens, V));
         // bco_pair's running mean of the rewards, for the caller to pass into the next step.
         o.Set("bcoRunningMean", out.bco_running_mean);
         o.Set("bcoRunningCount", out.bco_running_count);

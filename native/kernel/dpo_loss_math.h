@@ -29,7 +29,8 @@ struct DpoLossConfig {
   // sigmoid: conservative DPO's label noise; robust: rDPO's; exo_pair: EXO's epsilon (1e-3 when 0).
   double label_smoothing = 0.0;
   // No reference model: the scores are length-normalised log-probs (SimPO) and the reference
-  // log-ratios are zero; simpo_gamma is SimPO's target margin, subtracted from beta * delta.
+  // log-ratios are zero; simpo_gamma is SimPO's target margin, subtracted from beta * delta
+  // (reference-free only: validate_loss_config rejects it with a reference).
   bool reference_free = false;
   double simpo_gamma = 0.0;
   // RPO: alpha * (mean NLL of the chosen completion tokens) is added to the loss.

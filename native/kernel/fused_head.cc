@@ -317,6 +317,9 @@ void validate_loss_config(const DpoLossConfig& c) {
     fail("expected bco_running_count >= 0, got " + std::to_string(c.bco_running_count));
   if (!std::isfinite(c.simpo_gamma) || !std::isfinite(c.rpo_alpha))
     fail("simpo_gamma and rpo_alpha must be finite");
+  if (c.simpo_gamma != 0 && !c.reference_free)
+    fail("expected simpo_gamma = 0 with a reference model, got " + std::to_string(c.simpo_gamma) +
+         "; SimPO's margin applies to the reference-free mode, set reference_free too");
 }
 
 int64_t fused_head_auto_chunk_bytes(const torch::Device& device) {
