@@ -264,14 +264,16 @@ Napi::Value ModelWrap::SftBackward(const Napi::CallbackInfo& info) {
         std::lock_guard<std::mutex> lock(model->mutex());
         model->train(train);
         const int64_t T = ids.size(1);
-        // logits at positions 0..T-2 predict ids at 1..T-1
+        // Targets: position t predicts ids[t + 1]; only masked positions get the LM head, so
+        // the [tokens x V] logits exist for completion tokens alone.
         torch::Tensor m = mask.narrow(1, 0, T - 1).to(torch::kBool).reshape(-1);
         int64_t tokens = m.sum().item<int64_t>();
         TORCH_CHECK(tokens > 0, "sftBackward: the mask selects no target token");
-        torch::Tensor logits = model->forward(ids, ForwardOutput::kLogits);
-        torch::Tensor z = logits.narrow(1, 0, T - 1).reshape({-1, logits.size(-1)}).index({m});
+        torch::Tensor hidden = model->forward(ids, ForwardOutput::kHidden);
+        torch::Tensor h = hidden.narrow(1, 0, T - 1).reshape({-1, hidden.size(-1)}).index({m});
         torch::Tensor y = ids.narrow(1, 1, T - 1).reshape(-1).index({m});
-        torch::Tensor loss = torch::cross_entropy_loss(z, y);
+        torch::Tensor logits = torch::matmul(h, model->lm_head_weight().t());  // [N, V]
+        torch::Tensor loss = torch::cross_entropy_loss(logits, y);
         TORCH_CHECK(std::isfinite(loss.item<double>()), "sftBackward: the loss is not finite (",
                     loss.item<double>(), ")");
         (loss * scale).backward();

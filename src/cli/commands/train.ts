@@ -373,18 +373,22 @@ async function scoringSetup(o: Record<string, any>) {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export function formatDemo(r: DemoResult, seconds: number): string {
-  const row = (name: string, f: (s: DemoSnapshot) => string) => `  ${name.padEnd(44)} ${f(r.afterSft).padStart(10)} ${f(r.afterDpo).padStart(10)}`;
+  const row = (name: string, f: (s: DemoSnapshot) => string) => `  ${name.padEnd(52)} ${f(r.afterSft).padStart(10)} ${f(r.afterDpo).padStart(10)}`;
   const lines = [
     '',
+    'SFT on both responses of each pair taught the format and the candidate answers, not which is',
+    'right; DPO (sigmoid loss, beta 0.1, with RPO\'s NLL term on the chosen answer) against the SFT',
+    'model as reference learned the preference.',
+    '',
     `held-out: ${r.evalPairs} pairs over ${r.evalPrompts} prompts (trained on ${r.trainPairs} pairs)`,
-    `  ${''.padEnd(44)} ${'after SFT'.padStart(10)} ${'after DPO'.padStart(10)}`,
+    `  ${''.padEnd(52)} ${'after SFT'.padStart(10)} ${'after DPO'.padStart(10)}`,
     row('preference accuracy, logp(chosen) > logp(rejected)', (s) => pct(s.preferenceAccuracy)),
     row('ground-truth score of greedy answers', (s) => pct(s.groundTruthScore)),
     row('exactly right answers', (s) => pct(s.exactAnswers)),
     row('DPO reward accuracy vs the SFT reference', (s) => (s.rewardAccuracy === undefined ? '-' : pct(s.rewardAccuracy))),
     row('DPO reward margin', (s) => (s.rewardMargin === undefined ? '-' : s.rewardMargin.toFixed(3))),
     '',
-    'generations (greedy):',
+    'generations (greedy; prompts whose answer changed first):',
     ...r.samples.map((s) => `  ${JSON.stringify(s.prompt.trim()).padEnd(34)} right ${String(s.answer).padEnd(3)} SFT ${JSON.stringify(s.sft).padEnd(8)} DPO ${JSON.stringify(s.dpo)}`),
     '',
     `SFT ${r.sftSeconds.toFixed(0)} s, DPO ${r.dpoSeconds.toFixed(0)} s, total ${seconds.toFixed(0)} s; runs in ${r.outputDir}/sft and ${r.outputDir}/dpo`,
