@@ -5,6 +5,8 @@
 //   node bench/fused-head.js            the default grid (a few minutes on 2 cores)
 //   node bench/fused-head.js --quick    a tiny grid
 //   --iters N (default 3)   --threads N (default: all cores)
+//   --out FILE (default bench/results/fused-head.json; with --quick, fused-head-quick.json in the
+//   system's temporary folder, so a quick run never replaces the recorded results)
 'use strict';
 
 const fs = require('fs');
@@ -15,10 +17,11 @@ const root = path.resolve(__dirname, '..');
 const native = require('node-gyp-build')(root);
 
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
+const option = (name) => {
   const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
+  return i >= 0 ? args[i + 1] : undefined;
 };
+const flag = (name, fallback) => (option(name) === undefined ? fallback : Number(option(name)));
 const quick = args.includes('--quick');
 const iters = flag('--iters', quick ? 2 : 3);
 if (args.includes('--threads')) native.setThreads(flag('--threads', os.cpus().length));
@@ -66,10 +69,13 @@ async function main() {
     memory_measure: 'peak bytes of the libtorch CPU allocator above what was held before the call (counting allocator, native.memory); inputs excluded, outputs (dhidden, dweight) included',
     iters, date: new Date().toISOString(), results,
   };
-  const file = path.join(root, 'bench', 'results', 'fused-head.json');
+  const file = path.resolve(option('--out') ??
+    (quick ? path.join(os.tmpdir(), 'fused-head-quick.json') : path.join(root, 'bench', 'results', 'fused-head.json')));
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  console.log(`wrote ${path.relative(root, file)}`);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n');
+  fs.renameSync(tmp, file);
+  console.log(`wrote ${file}`);
 }
 
 main().catch((err) => {
