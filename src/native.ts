@@ -20,12 +20,18 @@ export interface NativeGPT2Config {
 }
 
 export interface NativeGenerateOptions {
+  /** Tokens to add at most (default 64). */
   maxNewTokens?: number;
+  /** 0 for greedy decoding (the default in GPT2Model.generate); above 0 samples. */
   temperature?: number;
+  /** Keep the k most likely tokens (0: all). */
   topK?: number;
+  /** Keep the most likely tokens whose probability reaches p (1: all). */
   topP?: number;
+  /** Stop after this token (default 50256, end of text); -1 never stops early. */
   eosTokenId?: number;
   seed?: number;
+  /** Reuse keys and values of earlier positions (default true). */
   useCache?: boolean;
 }
 

@@ -94,7 +94,7 @@ t.test('metrics: TRL keys in metrics.jsonl, eval_ keys, a checkpoint folder', as
   for (const k of ['eval_loss', 'eval_rewards/accuracies', 'eval_rewards/margins', 'eval_rewards/chosen']) t.ok(k in ev, k);
   t.same([...new Set(events)].sort(), ['begin', 'end', 'eval', 'log', 'save', 'step']);
   const ckpt = path.join(tmp, 'keys', 'checkpoint-2');
-  for (const f of ['config.json', 'model.safetensors', 'trainer_state.json', 'optimizer.safetensors', 'rng.bin']) {
+  for (const f of ['config.json', 'model.safetensors', 'trainer_state.json', 'optimizer.pt', 'rng.bin']) {
     t.ok(fs.existsSync(path.join(ckpt, f)), f);
   }
   const state = JSON.parse(fs.readFileSync(path.join(ckpt, 'trainer_state.json'), 'utf8'));

@@ -30,25 +30,6 @@ torch::ScalarType dtype_option(const Napi::Object& o) {
   throw Napi::TypeError::New(o.Env(), "option dtype: expected 'float32', 'bfloat16' or 'float16', got '" + d + "'");
 }
 
-DpoLossConfig config_from_js(const Napi::Object& o) {
-  DpoLossConfig c;
-  std::string name = get_string(o, "lossType", "sigmoid");
-  try {
-    c.loss_type = loss_type_from_string(name);
-  } catch (const std::invalid_argument& e) {
-    throw Napi::TypeError::New(o.Env(), e.what());
-  }
-  c.beta = get_number(o, "beta", c.beta);
-  c.label_smoothing = get_number(o, "labelSmoothing", c.label_smoothing);
-  c.reference_free = get_bool(o, "referenceFree", c.reference_free);
-  c.simpo_gamma = get_number(o, "simpoGamma", c.simpo_gamma);
-  c.rpo_alpha = get_number(o, "rpoAlpha", c.rpo_alpha);
-  c.discopop_tau = get_number(o, "discopopTau", c.discopop_tau);
-  c.bco_running_mean = get_number(o, "bcoRunningMean", c.bco_running_mean);
-  c.bco_running_count = get_number(o, "bcoRunningCount", c.bco_running_count);
-  return c;
-}
-
 torch::Tensor optional_tensor(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return torch::Tensor();
@@ -78,7 +59,7 @@ LossCall loss_call_from_js(const Napi::CallbackInfo& info, const char* fn) {
     throw Napi::TypeError::New(env, std::string(fn) + ": targets and mask are required");
   call.targets = call.targets.to(torch::kInt64);
   call.ref_logps = optional_tensor(o, "refLogps");
-  call.cfg = config_from_js(o);
+  call.cfg = loss_config_from_js(o);
   call.compute_grad = get_bool(o, "computeGrad", true);
   call.max_chunk_bytes = static_cast<int64_t>(get_number(o, "maxChunkBytes", 0));
   return call;
@@ -245,6 +226,25 @@ Napi::Value MemoryResetPeak(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+DpoLossConfig loss_config_from_js(const Napi::Object& o) {
+  DpoLossConfig c;
+  std::string name = get_string(o, "lossType", "sigmoid");
+  try {
+    c.loss_type = loss_type_from_string(name);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::TypeError::New(o.Env(), e.what());
+  }
+  c.beta = get_number(o, "beta", c.beta);
+  c.label_smoothing = get_number(o, "labelSmoothing", c.label_smoothing);
+  c.reference_free = get_bool(o, "referenceFree", c.reference_free);
+  c.simpo_gamma = get_number(o, "simpoGamma", c.simpo_gamma);
+  c.rpo_alpha = get_number(o, "rpoAlpha", c.rpo_alpha);
+  c.discopop_tau = get_number(o, "discopopTau", c.discopop_tau);
+  c.bco_running_mean = get_number(o, "bcoRunningMean", c.bco_running_mean);
+  c.bco_running_count = get_number(o, "bcoRunningCount", c.bco_running_count);
+  return c;
+}
 
 void kernel_binding_init(Napi::Env env, Napi::Object exports) {
   memory_stats_install();

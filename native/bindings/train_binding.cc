@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "bindings/kernel_binding.h"
 #include "bindings/model_binding.h"
 #include "common/async.h"
 #include "common/tensor_js.h"
@@ -42,21 +43,6 @@ double mean_logit(const torch::Tensor& sum, const torch::Tensor& tokens, int64_t
   return n > 0 ? sum.sum().item<double>() / n : 0.0;
 }
 
-DpoLossConfig loss_config_from_js(const Napi::Object& o) {
-  DpoLossConfig cfg;
-  cfg.loss_type = loss_type_from_string(get_string(o, "lossType", "sigmoid"));
-  cfg.beta = get_number(o, "beta", cfg.beta);
-  cfg.label_smoothing = get_number(o, "labelSmoothing", cfg.label_smoothing);
-  cfg.reference_free = get_bool(o, "referenceFree", cfg.reference_free);
-  cfg.simpo_gamma = get_number(o, "simpoGamma", cfg.simpo_gamma);
-  cfg.rpo_alpha = get_number(o, "rpoAlpha", cfg.rpo_alpha);
-  cfg.discopop_tau = get_number(o, "discopopTau", cfg.discopop_tau);
-  cfg.bco_running_mean = get_number(o, "bcoRunningMean", cfg.bco_running_mean);
-  cfg.bco_running_count = get_number(o, "bcoRunningCount", cfg.bco_running_count);
-  validate_loss_config(cfg);
-  return cfg;
-}
-
 // dpoBackward(policy, batch, refLogps | null, cfg, { train, scale, computeGrad, head })
 Napi::Value DpoBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -71,6 +57,7 @@ Napi::Value DpoBackward(const Napi::CallbackInfo& info) {
   DpoStepOptions opts;
   guard(env, [&] {
     cfg = loss_config_from_js(cfg_js);
+    validate_loss_config(cfg);
     return env.Undefined();
   });
   if (!ref.defined() && !cfg.reference_free)

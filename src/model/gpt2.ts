@@ -3,27 +3,14 @@
 import fs from 'fs';
 import path from 'path';
 import { DpoError, expectedError } from '../errors';
-import { native, NativeModel } from '../native';
+import { native, NativeGenerateOptions, NativeModel } from '../native';
 import type { Tensor } from '../tensor';
 import type { Tokenizer } from '../tokenizer';
 import { GPT2Config, presetConfig, readConfig, validateConfig, writeConfig } from './config';
 import { looksLikeHubId, resolveHubSnapshot } from '../hub';
 
-export interface GenerateOptions {
-  /** Tokens to add at most (default 64). */
-  maxNewTokens?: number;
-  /** 0 for greedy decoding (the default); above 0 samples. */
-  temperature?: number;
-  /** Keep the k most likely tokens (0: all). */
-  topK?: number;
-  /** Keep the most likely tokens whose probability reaches p (1: all). */
-  topP?: number;
-  /** Stop after this token (default 50256, end of text); -1 never stops early. */
-  eosTokenId?: number;
-  seed?: number;
-  /** Reuse keys and values of earlier positions (default true). */
-  useCache?: boolean;
-}
+/** Sampling options of generate(); see NativeGenerateOptions. */
+export type GenerateOptions = NativeGenerateOptions;
 
 /** Finds a model folder: a local path, or a hub name in the local Hugging Face cache. */
 export function resolveModelDir(nameOrDir: string, revision = 'main'): string {

@@ -10,7 +10,7 @@ import type { NativeAdamW } from '../native';
 import type { Tokenizer } from '../tokenizer';
 
 export const STATE_FILE = 'trainer_state.json';
-export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.pt'; // libtorch's archive of the AdamW state, as HF's Trainer names it
 export const RNG_FILE = 'rng.bin';
 export const REF_FILE = 'ref_model.safetensors';
 

@@ -350,7 +350,10 @@ function addScoringFlags(cmd: Command): Command {
     .option('--batch-size <n>', 'pairs per forward', intOption('--batch-size', 1), 8)
     .option('--max-length <n>', 'prompt + completion tokens', intOption('--max-length', 2), DPO_DEFAULTS.maxLength)
     .option('--max-prompt-length <n>', 'prompt tokens', intOption('--max-prompt-length', 1), DPO_DEFAULTS.maxPromptLength)
-    .option('--truncation-mode <mode>', 'keep_start or keep_end of a long prompt', DPO_DEFAULTS.truncationMode);
+    .option('--truncation-mode <mode>', 'keep_start or keep_end of a long prompt', DPO_DEFAULTS.truncationMode)
+    .option('--eval-split <fraction>', 'only the pairs that `dpo train --eval-split F --seed S` held out',
+      floatOption('--eval-split'))
+    .option('--seed <n>', 'seed of that split', intOption('--seed'), DPO_DEFAULTS.seed);
 }
 
 async function scoringSetup(o: Record<string, any>) {
@@ -362,7 +365,9 @@ async function scoringSetup(o: Record<string, any>) {
   const model = await GPT2Model.fromPretrained(dir);
   const ref = o.ref ? await GPT2Model.fromPretrained(resolveModelDir(o.ref)) : null;
   const tokenizer = await loadTokenizer(dir);
-  const pairs: TokenizedPair[] = tokenizePairs(await readPairs(o.data, o), tokenizer, cfg).pairs;
+  const all = await readPairs(o.data, o);
+  const chosen = o.evalSplit ? splitEval(all, { fraction: o.evalSplit, seed: o.seed }).eval : all;
+  const pairs: TokenizedPair[] = tokenizePairs(chosen, tokenizer, cfg).pairs;
   const loss = {
     lossType: cfg.lossType, beta: cfg.beta, labelSmoothing: cfg.labelSmoothing, referenceFree: ref === null,
     simpoGamma: cfg.simpoGamma, rpoAlpha: 0,
