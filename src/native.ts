@@ -44,11 +44,14 @@ export interface NativeModel {
   loadWeights(files: string[]): Promise<void>;
   saveWeights(file: string, dtype?: 'float32' | 'float16' | 'bfloat16'): Promise<void>;
   copyWeightsFrom(other: NativeModel): void;
+  /** this = alpha * other + (1 - alpha) * this, parameter by parameter. */
+  mixWeightsFrom(other: NativeModel, alpha: number): Promise<void>;
   setRequiresGrad(on: boolean): void;
   forward(ids: Int32Array, shape: [number, number], options?: { output?: 'logits' | 'hidden' }):
     Promise<Tensor<'float32'>>;
   sftBackward(ids: Int32Array, shape: [number, number], mask: Uint8Array,
-    options?: { train?: boolean; scale?: number }): Promise<{ loss: number; tokens: number }>;
+    options?: { train?: boolean; scale?: number; computeGrad?: boolean }):
+    Promise<{ loss: number; tokens: number }>;
   generate(prompt: Int32Array, options?: NativeGenerateOptions): Promise<Int32Array>;
   /** The dropout generator's state, to save with a checkpoint. */
   getRngState(): Uint8Array;
@@ -121,7 +124,7 @@ export interface NativeAddon {
     blas: string;
     blasIsReference: boolean;
   };
-  // Functions of the fused kernel (see src/kernel.ts).
+  /** The fused kernel's functions for tests and benchmarks (native/bindings/kernel_binding.cc). */
   kernel?: Record<string, (...args: any[]) => any>;
 }
 

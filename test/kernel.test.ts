@@ -297,3 +297,13 @@ t.test('native.memory counts the CPU allocator', async (tt) => {
   tt.ok(native.memory.peakBytes() >= before + 8 * 1000 * 4, 'the peak covers a chunk of logits');
   tt.ok(native.memory.currentBytes() >= 0);
 });
+
+t.test('an empty vocabulary or channel dimension is an error, not a crash', async (t) => {
+  const T = 1;
+  const args = {
+    hidden: { shape: [2, T, 0], data: new Float32Array(0) }, weight: { shape: [0, 0], data: new Float32Array(0) },
+    targets: { shape: [2, T], data: new Int32Array(2) }, mask: { shape: [2, T], data: new Float32Array([1, 1]) },
+    refLogps: { shape: [2], data: new Float32Array(2) },
+  };
+  await t.rejects(native.kernel.dpoLoss(args), /expected V >= 1 and C >= 1/);
+});

@@ -254,3 +254,40 @@ t.test('threads: every core by default, settable', async (t) => {
   n.setThreads(os.cpus().length);
   t.equal(n.buildInfo.blasIsReference, false, `fast BLAS in use: ${n.buildInfo.blas}`);
 });
+
+t.test('a rejected checkpoint leaves the model as it was', async (t) => {
+  const model = GPT2Model.init(small, 12);
+  const before = Array.from(model.native.getParameter('wte.weight').data);
+  const oneLayer = GPT2Model.init({ ...small, n_layer: 1 }, 13);
+  const dir = path.join(tmp, 'one-layer');
+  await oneLayer.savePretrained(dir);
+  await t.rejects(model.native.loadWeights([path.join(dir, 'model.safetensors')]), /missing tensor h\.1\.ln_1\.weight/);
+  t.same(Array.from(model.native.getParameter('wte.weight').data), before, 'wte.weight unchanged');
+});
+
+t.test('synchronous calls on a busy model are errors, not a frozen event loop', async (t) => {
+  const model = GPT2Model.init({ ...small, n_positions: 512, n_embd: 64 }, 14);
+  const running = model.generate([1, 2, 3], { maxNewTokens: 500, eosTokenId: -1, useCache: false });
+  // The work starts on a pool thread shortly after the call; poll until it holds the model.
+  let error: Error | undefined;
+  for (let i = 0; i < 200 && !error; i++) {
+    await new Promise((r) => setTimeout(r, 2));
+    try { model.native.getParameter('wte.weight'); } catch (e) { error = e as Error; }
+  }
+  t.match(error?.message, /getParameter: the model is busy with a running forward, step, load or save; await it first/);
+  await running;
+  t.equal(model.native.getParameter('wte.weight').shape[0], 29, 'free again once it settles');
+});
+
+t.test('mixWeightsFrom blends parameters; evaluation loss builds no gradient', async (t) => {
+  const a = GPT2Model.init(small, 15), b = GPT2Model.init(small, 16);
+  const wa = a.native.getParameter('h.0.mlp.c_fc.weight').data, wb = b.native.getParameter('h.0.mlp.c_fc.weight').data;
+  await a.native.mixWeightsFrom(b.native, 0.25);
+  const mixed = a.native.getParameter('h.0.mlp.c_fc.weight').data;
+  t.ok(maxAbsDiff(mixed, Array.from(wa, (x, i) => 0.75 * x + 0.25 * wb[i])) < 1e-6);
+  await t.rejects(async () => a.native.mixWeightsFrom(b.native, 1.5), /expected alpha in \[0, 1\]/);
+  const ids = Int32Array.from([1, 2, 3, 4]), mask = new Uint8Array([1, 1, 1, 0]);
+  const out = await b.native.sftBackward(ids, [1, 4], mask, { computeGrad: false });
+  t.ok(out.loss > 0 && out.tokens === 3);
+  t.equal(b.native.getGradient('wte.weight'), null, 'no gradient was made');
+});

@@ -2,6 +2,8 @@
 // (native.kernel), the unfused reference, the head benchmark, and native.memory.
 #include "bindings/kernel_binding.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 
 #include "common/async.h"
@@ -171,12 +173,13 @@ Napi::Value BenchHead(const Napi::CallbackInfo& info) {
     return run_async<BenchResult>(
         env,
         [=]() {
-          torch::manual_seed(seed);
-          torch::Tensor hidden = torch::randn({2 * B, T, C});
-          torch::Tensor weight = torch::randn({V, C}) * 0.02;
-          torch::Tensor targets = torch::randint(V, {2 * B, T}, torch::kInt64);
+          // A generator of its own: the benchmark leaves libtorch's global one alone.
+          at::Generator gen = at::detail::createCPUGenerator(seed);
+          torch::Tensor hidden = torch::randn({2 * B, T, C}, gen);
+          torch::Tensor weight = torch::randn({V, C}, gen) * 0.02;
+          torch::Tensor targets = torch::randint(V, {2 * B, T}, gen, torch::kInt64);
           torch::Tensor mask = (torch::arange(T) >= prompt).to(torch::kFloat32).expand({2 * B, T}).contiguous();
-          torch::Tensor ref = torch::randn({2 * B}) * 10 - 10.8 * (T - prompt);
+          torch::Tensor ref = torch::randn({2 * B}, gen) * 10 - 10.8 * (T - prompt);
           DpoLossConfig cfg;
           BenchResult r;
           r.chunk_bytes = chunk > 0 ? chunk : fused_head_auto_chunk_bytes(torch::Device(torch::kCPU));

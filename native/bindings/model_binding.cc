@@ -50,6 +50,16 @@ std::vector<int64_t> batch_shape(const Napi::Value& v) {
   return shape;
 }
 
+// Synchronous calls run on the JS thread: waiting there for a running step would freeze the
+// event loop (and Ctrl-C), so a busy model is an error instead.
+std::unique_lock<std::mutex> lock_now(GPT2& model, Napi::Env env, const char* what) {
+  std::unique_lock<std::mutex> lock(model.mutex(), std::try_to_lock);
+  if (!lock.owns_lock())
+    throw Napi::Error::New(env, std::string(what) + ": the model is busy with a running forward, "
+                                "step, load or save; await it first");
+  return lock;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +76,7 @@ void ModelWrap::Init(Napi::Env env, Napi::Object exports) {
        InstanceMethod("loadWeights", &ModelWrap::LoadWeights),
        InstanceMethod("saveWeights", &ModelWrap::SaveWeights),
        InstanceMethod("copyWeightsFrom", &ModelWrap::CopyWeightsFrom),
+       InstanceMethod("mixWeightsFrom", &ModelWrap::MixWeightsFrom),
        InstanceMethod("setRequiresGrad", &ModelWrap::SetRequiresGrad),
        InstanceMethod("forward", &ModelWrap::Forward),
        InstanceMethod("sftBackward", &ModelWrap::SftBackward),
@@ -139,12 +150,12 @@ static torch::Tensor find_parameter(GPT2& model, const Napi::CallbackInfo& info)
 }
 
 Napi::Value ModelWrap::GetParameter(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(model_->mutex());
+  auto lock = lock_now(*model_, info.Env(), "getParameter");
   return tensor_to_js(info.Env(), find_parameter(*model_, info));
 }
 
 Napi::Value ModelWrap::GetGradient(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(model_->mutex());
+  auto lock = lock_now(*model_, info.Env(), "getGradient");
   torch::Tensor grad = find_parameter(*model_, info).grad();
   if (!grad.defined()) return info.Env().Null();
   return tensor_to_js(info.Env(), grad);
@@ -194,7 +205,8 @@ Napi::Value ModelWrap::CopyWeightsFrom(const Napi::CallbackInfo& info) {
   auto other = ModelFrom(info[0], "copyWeightsFrom");
   if (other == model_) return env.Undefined();
   return guard(env, [&] {
-    std::scoped_lock lock(model_->mutex(), other->mutex());
+    auto lock = lock_now(*model_, env, "copyWeightsFrom");
+    auto other_lock = lock_now(*other, env, "copyWeightsFrom (source)");
     auto dst = model_->named_parameters();
     auto src = other->named_parameters();
     TORCH_CHECK(dst.size() == src.size(), "copyWeightsFrom: the models have different layouts");
@@ -209,9 +221,40 @@ Napi::Value ModelWrap::CopyWeightsFrom(const Napi::CallbackInfo& info) {
   });
 }
 
+// mixWeightsFrom(other, alpha): Promise<void>; this = alpha * other + (1 - alpha) * this, parameter
+// by parameter (TR-DPO's soft reference update, Gorbatovski et al. 2024).
+Napi::Value ModelWrap::MixWeightsFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto other = ModelFrom(info[0], "mixWeightsFrom");
+  if (info.Length() < 2 || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "mixWeightsFrom: expected alpha, a number in [0, 1]");
+  double alpha = info[1].As<Napi::Number>().DoubleValue();
+  if (!(alpha >= 0 && alpha <= 1))
+    throw Napi::RangeError::New(env, "mixWeightsFrom: expected alpha in [0, 1], got " + std::to_string(alpha));
+  if (other == model_) throw Napi::Error::New(env, "mixWeightsFrom: a model cannot mix with itself");
+  auto model = model_;
+  return run_async<bool>(
+      env,
+      [model, other, alpha] {
+        std::scoped_lock lock(model->mutex(), other->mutex());
+        auto dst = model->named_parameters();
+        auto src = other->named_parameters();
+        TORCH_CHECK(dst.size() == src.size(), "mixWeightsFrom: the models have different layouts");
+        torch::NoGradGuard no_grad;
+        for (const auto& item : dst) {
+          const torch::Tensor* s = src.find(item.key());
+          TORCH_CHECK(s && s->sizes() == item.value().sizes(), "mixWeightsFrom: parameter ",
+                      item.key(), " differs in shape between the models");
+          item.value().lerp_(*s, alpha);
+        }
+        return true;
+      },
+      [](Napi::Env env, bool&) { return env.Undefined(); });
+}
+
 Napi::Value ModelWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
   bool on = info.Length() > 0 && info[0].ToBoolean().Value();
-  std::lock_guard<std::mutex> lock(model_->mutex());
+  auto lock = lock_now(*model_, info.Env(), "setRequiresGrad");
   for (auto& p : model_->parameters()) p.set_requires_grad(on);
   return info.Env().Undefined();
 }
@@ -242,7 +285,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
       [](Napi::Env env, torch::Tensor& out) -> Napi::Value { return tensor_to_js(env, out); });
 }
 
-// sftBackward(ids, shape [B, T], mask: Uint8Array [B, T], { train, scale }):
+// sftBackward(ids, shape [B, T], mask: Uint8Array [B, T], { train, scale, computeGrad }):
 //   Promise<{ loss, tokens }>
 // Next-token cross-entropy averaged over the targets where mask = 1 (mask[b][t] covers the
 // prediction of ids[b][t + 1] from position t); gradients are accumulated into .grad, scaled by
@@ -255,14 +298,18 @@ Napi::Value ModelWrap::SftBackward(const Napi::CallbackInfo& info) {
   Napi::Object opts = info.Length() > 3 && info[3].IsObject() ? info[3].As<Napi::Object>()
                                                               : Napi::Object::New(env);
   bool train = get_bool(opts, "train", true);
+  bool compute_grad = get_bool(opts, "computeGrad", true);
   double scale = get_number(opts, "scale", 1.0);
   auto model = model_;
   struct Out { double loss; int64_t tokens; };
   return run_async<Out>(
       env,
-      [model, ids, mask, train, scale] {
+      [model, ids, mask, train, compute_grad, scale] {
         std::lock_guard<std::mutex> lock(model->mutex());
         model->train(train);
+        // Evaluation builds no graph.
+        std::optional<torch::NoGradGuard> no_grad;
+        if (!compute_grad) no_grad.emplace();
         const int64_t T = ids.size(1);
         // Targets: position t predicts ids[t + 1]; only masked positions get the LM head, so
         // the [tokens x V] logits exist for completion tokens alone.
@@ -276,7 +323,7 @@ Napi::Value ModelWrap::SftBackward(const Napi::CallbackInfo& info) {
         torch::Tensor loss = torch::cross_entropy_loss(logits, y);
         TORCH_CHECK(std::isfinite(loss.item<double>()), "sftBackward: the loss is not finite (",
                     loss.item<double>(), ")");
-        (loss * scale).backward();
+        if (compute_grad) (loss * scale).backward();
         return Out{loss.item<double>(), tokens};
       },
       [](Napi::Env env, Out& out) -> Napi::Value {
@@ -321,7 +368,7 @@ Napi::Value ModelWrap::Generate(const Napi::CallbackInfo& info) {
 
 // getRngState(): Uint8Array, the state of the dropout generator; setRngState restores it.
 Napi::Value ModelWrap::GetRngState(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(model_->mutex());
+  auto lock = lock_now(*model_, info.Env(), "getRngState");
   at::Generator& gen = model_->generator();
   torch::Tensor state;
   {
@@ -340,7 +387,7 @@ Napi::Value ModelWrap::SetRngState(const Napi::CallbackInfo& info) {
   int64_t n = info[0].As<Napi::TypedArray>().ElementLength();
   torch::Tensor state = tensor_from_typed_array(info[0], {n}, "setRngState");
   return guard(env, [&] {
-    std::lock_guard<std::mutex> lock(model_->mutex());
+    auto lock = lock_now(*model_, info.Env(), "setRngState");
     at::Generator& gen = model_->generator();
     std::lock_guard<std::mutex> gen_lock(gen.mutex());
     gen.set_state(state);
@@ -416,7 +463,7 @@ Napi::Value AdamWWrap::Step(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AdamWWrap::ZeroGrad(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(model_->mutex());
+  auto lock = lock_now(*model_, info.Env(), "zeroGrad");
   for (auto& p : state_->params)
     if (p.grad().defined()) p.grad().zero_();
   return info.Env().Undefined();
@@ -428,7 +475,7 @@ Napi::Value AdamWWrap::ClipGradNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double max_norm = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
   return guard(env, [&] {
-    std::lock_guard<std::mutex> lock(model_->mutex());
+    auto lock = lock_now(*model_, info.Env(), "clipGradNorm");
     double sq = 0;
     for (auto& p : state_->params)
       if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();

@@ -26,6 +26,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value LoadWeights(const Napi::CallbackInfo& info);
   Napi::Value SaveWeights(const Napi::CallbackInfo& info);
   Napi::Value CopyWeightsFrom(const Napi::CallbackInfo& info);
+  Napi::Value MixWeightsFrom(const Napi::CallbackInfo& info);
   Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value SftBackward(const Napi::CallbackInfo& info);

@@ -55,8 +55,9 @@ void checkpoint_load(GPT2& model, const std::vector<std::string>& files) {
     }
   }
 
+  // Check every tensor before copying any, so that a bad file leaves the model as it was.
   const GPT2Config& cfg = model.config();
-  torch::NoGradGuard no_grad;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (parameter, stored view)
   std::set<std::string> used;
   for (auto& item : model.named_parameters()) {
     const std::string& name = item.key();
@@ -75,10 +76,9 @@ void checkpoint_load(GPT2& model, const std::vector<std::string>& files) {
     if (!stored.is_floating_point())
       throw std::runtime_error(shard.path() + ": tensor " + it->second.second +
                                " is not a floating-point tensor");
-    param.copy_(stored);  // converts F16/BF16 to the parameter's dtype as it copies
+    copies.emplace_back(param, stored);
     used.insert(name);
   }
-
   for (const auto& [bare, where] : keys) {
     if (used.count(bare)) continue;
     // A tied model ignores a stored LM head, as transformers does.
@@ -87,6 +87,9 @@ void checkpoint_load(GPT2& model, const std::vector<std::string>& files) {
                              " (not part of a GPT-2 with config.json " + config_summary(cfg) +
                              "); is this checkpoint a GPT-2?");
   }
+
+  torch::NoGradGuard no_grad;
+  for (auto& [param, stored] : copies) param.copy_(stored);  // converts F16/BF16 as it copies
 }
 
 void checkpoint_save(GPT2& model, const std::string& path, const std::string& dtype) {

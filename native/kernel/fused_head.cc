@@ -332,17 +332,19 @@ int64_t fused_head_auto_chunk_bytes(const torch::Device& device) {
     return 1024 * MB;
 #endif
   }
-  // A 32nd of the available memory, between 64 MB and 256 MB: chunks of a few hundred tokens
-  // keep the matrix products efficient while the logits stay a small part of the peak.
-  int64_t available = 0;
+  // A 64th of the machine's memory, between 64 MB and 256 MB: chunks of a few hundred tokens keep
+  // the matrix products efficient while the logits stay a small part of the peak. Total, not
+  // available, memory: the chunks (and so the last bits of the sums) must not change from run to
+  // run on one machine, or a seeded run would not repeat exactly.
+  int64_t total = 0;
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
   int64_t kb;
   std::string unit;
   while (meminfo >> key >> kb >> unit)
-    if (key == "MemAvailable:") available = kb * 1024;
-  if (available <= 0) return 256 * MB;
-  return std::clamp<int64_t>(available / 32, 64 * MB, 256 * MB);
+    if (key == "MemTotal:") total = kb * 1024;
+  if (total <= 0) return 256 * MB;
+  return std::clamp<int64_t>(total / 64, 64 * MB, 256 * MB);
 }
 
 FusedHeadOutput fused_dpo_head(const torch::Tensor& hidden, const torch::Tensor& weight,
@@ -351,7 +353,7 @@ FusedHeadOutput fused_dpo_head(const torch::Tensor& hidden, const torch::Tensor&
                                bool compute_grad, int64_t max_chunk_bytes) {
   validate_loss_config(cfg);
   TORCH_CHECK(hidden.dim() == 3, "fused DPO head: expected hidden [2B, T, C], got ", hidden.sizes());
-  const int64_t R = hidden.size(0), T = hidden.size(1), C = hidden.size(2), B = R / 2;
+  const int64_t R = hidden.size(0), T = hidden.size(1), C = hidden.size(2);
   TORCH_CHECK(R % 2 == 0 && R > 0, "fused DPO head: expected an even number of rows (chosen then rejected), got ", R);
   TORCH_CHECK(weight.dim() == 2 && weight.size(1) == C,
               "fused DPO head: expected weight [V, ", C, "], got ", weight.sizes());
@@ -360,6 +362,8 @@ FusedHeadOutput fused_dpo_head(const torch::Tensor& hidden, const torch::Tensor&
   check_targets_mask(targets, mask, R, T);
   check_ref(ref_logps, R, cfg);
   const int64_t V = weight.size(0);
+  TORCH_CHECK(V >= 1 && C >= 1, "fused DPO head: expected V >= 1 and C >= 1, got weight ",
+              weight.sizes());
   const torch::Device device = hidden.device();
 
   // Completion tokens, pair by pair, and the chunks over them.
@@ -438,7 +442,6 @@ FusedHeadOutput fused_dpo_head(const torch::Tensor& hidden, const torch::Tensor&
     out.dhidden = dh_flat.reshape({R, T, C});
     out.dweight = dweight32.to(weight.scalar_type());
   }
-  (void)B;
   return out;
 }
 
@@ -453,6 +456,8 @@ torch::Tensor fused_sequence_logps(const torch::Tensor& hidden, const torch::Ten
               "sequence log-probs: hidden and weight must share dtype and device");
   check_targets_mask(targets, mask, R, T);
   const int64_t V = weight.size(0);
+  TORCH_CHECK(V >= 1 && C >= 1, "sequence log-probs: expected V >= 1 and C >= 1, got weight ",
+              weight.sizes());
   const torch::Device device = hidden.device();
 
   // The same layout and chunks as fused_dpo_head for an even R, hence the same sums bit for bit.

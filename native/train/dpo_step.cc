@@ -5,19 +5,6 @@
 
 namespace dpo {
 
-namespace {
-
-FusedHeadOutput fused_head_with_default_chunks(const torch::Tensor& hidden,
-                                               const torch::Tensor& weight,
-                                               const torch::Tensor& targets,
-                                               const torch::Tensor& mask,
-                                               const torch::Tensor& ref_logps,
-                                               const DpoLossConfig& cfg, bool compute_grad) {
-  return fused_dpo_head(hidden, weight, targets, mask, ref_logps, cfg, compute_grad);
-}
-
-}  // namespace
-
 torch::Tensor PairBatch::targets() const {
   const int64_t T = ids.size(1);
   return torch::cat({ids.narrow(1, 1, T - 1), torch::zeros({ids.size(0), 1}, ids.options())}, 1);
@@ -31,19 +18,22 @@ FusedHeadOutput dpo_step(GPT2& policy, const PairBatch& batch, const torch::Tens
   policy.train(opts.train);
   torch::Tensor targets = batch.targets();
   torch::Tensor weight = policy.lm_head_weight();
-  auto head = opts.reference_head ? reference_dpo_head : fused_head_with_default_chunks;
+  auto head = [&](const torch::Tensor& h, const torch::Tensor& w, bool grad) {
+    return opts.reference_head
+               ? reference_dpo_head(h, w, targets, batch.mask, ref_logps, cfg, grad)
+               : fused_dpo_head(h, w, targets, batch.mask, ref_logps, cfg, grad);
+  };
 
   if (!opts.compute_grad) {
     torch::NoGradGuard no_grad;
     torch::Tensor hidden = policy.forward(batch.ids, ForwardOutput::kHidden);
-    return head(hidden, weight, targets, batch.mask, ref_logps, cfg, false);
+    return head(hidden, weight, false);
   }
 
   // forward: hidden states keep the graph; the head below works on detached copies and hands
   // back dhidden [2B, T, C] and dweight [V, C].
   torch::Tensor hidden = policy.forward(batch.ids, ForwardOutput::kHidden);
-  FusedHeadOutput out =
-      head(hidden.detach(), weight.detach(), targets, batch.mask, ref_logps, cfg, true);
+  FusedHeadOutput out = head(hidden.detach(), weight.detach(), true);
 
   // backward: through the blocks by autograd, then the head's weight gradient into the (tied)
   // LM head weight, which the embedding's backward has already written to.

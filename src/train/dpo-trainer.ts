@@ -94,12 +94,15 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
     if (!this.refModel) return null;
     if (this.refCache && pairs) {
       const out = new Float32Array(batch.rows);
-      pairs.forEach((p, b) => {
-        const cached = this.refCache!.get(p)!;
-        out[b] = cached[0];
-        out[batch.pairs + b] = cached[1];
-      });
-      return out;
+      // Pairs outside the precomputed data (evaluate(pairs) on new pairs) are scored now.
+      if (pairs.every((p) => this.refCache!.has(p))) {
+        pairs.forEach((p, b) => {
+          const [chosen, rejected] = this.refCache!.get(p)!;
+          out[b] = chosen;
+          out[batch.pairs + b] = rejected;
+        });
+        return out;
+      }
     }
     return this.fn.sequenceLogps(this.refModel.native, batch);
   }
@@ -239,41 +242,9 @@ const rowKey = (batch: PreferenceBatch, r: number) => {
   return ids.join(',');
 };
 
-/** target = alpha * source + (1 - alpha) * target, through a temporary safetensors file. */
+/** target = alpha * source + (1 - alpha) * target (TR-DPO's soft update), in the addon. */
 export async function mixWeights(target: GPT2Model, source: GPT2Model, alpha: number): Promise<void> {
-  if (alpha === 1) {
-    target.native.copyWeightsFrom(source.native);
-    return;
-  }
-  const tensors: { name: string; shape: readonly number[]; data: Float32Array }[] = [];
-  for (const name of target.native.parameterNames()) {
-    const t = target.native.getParameter(name);
-    const s = source.native.getParameter(name).data;
-    const mixed = new Float32Array(t.data.length);
-    for (let i = 0; i < mixed.length; i++) mixed[i] = alpha * s[i] + (1 - alpha) * t.data[i];
-    tensors.push({ name, shape: t.shape, data: mixed });
-  }
-  const file = path.join(os.tmpdir(), `dpo-mix-${process.pid}-${Date.now()}.safetensors`);
-  try {
-    await fs.promises.writeFile(file, safetensorsBytes(tensors));
-    await target.native.loadWeights([file]);
-  } finally {
-    await fs.promises.rm(file, { force: true });
-  }
-}
-
-function safetensorsBytes(tensors: { name: string; shape: readonly number[]; data: Float32Array }[]): Buffer {
-  const header: Record<string, unknown> = {};
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([head, Buffer.from(json), ...tensors.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
+  await target.native.mixWeightsFrom(source.native, alpha);
 }
 
 export interface EvaluateOptions extends NativeDpoConfig {

@@ -85,8 +85,7 @@ export class SFTTrainer extends Trainer<SFTConfig, SftBatch> {
   }
 
   /**
-   * Mean completion loss over the eval examples, eval_-prefixed. It runs sftBackward with scale 0
-   * (no dropout), which adds zero to the gradients, between optimizer steps.
+   * Mean completion loss over the eval examples, eval_-prefixed (no dropout, no gradients).
    */
   async evaluate(): Promise<MetricsRecord | undefined> {
     if (this.evalPairs.length === 0) return undefined;
@@ -95,7 +94,7 @@ export class SFTTrainer extends Trainer<SFTConfig, SftBatch> {
     for (let i = 0; i < this.evalPairs.length; i += B) {
       const batch = collateSft(this.evalPairs.slice(i, i + B), padIdOf(this.model, this.tokenizer));
       const out = await this.model.native.sftBackward(batch.inputIds, [batch.rows, batch.T], this.maskOf(batch),
-        { train: false, scale: 0 });
+        { train: false, computeGrad: false });
       means.add({ loss: out.loss }, out.tokens);
     }
     return evalPrefixed(means.take());

@@ -155,6 +155,7 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       const micro = this.epochBatches(epoch).slice(first, first + a.gradientAccumulationSteps);
       const lr = learningRateAt(step, maxSteps, a.learningRate, a.lrSchedulerType, warmup);
       const started = performance.now();
+      let stepTokens = 0;
 
       // forward + backward, accumulating gradients over the micro-batches
       this.optimizer.zeroGrad();
@@ -164,7 +165,7 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
         if (!Number.isFinite(m.loss)) throw this.numericError('loss', m.loss, step + 1, lastCheckpoint);
         stepLoss += m.loss / micro.length;
         means.add(m);
-        for (let r = 0; r < batch.rows; r++) windowTokens += batch.lengths[r];
+        for (let r = 0; r < batch.rows; r++) stepTokens += batch.lengths[r];
       }
 
       // clip: the pre-clip norm is logged; a non-finite norm stops before the weights change
@@ -176,7 +177,9 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       await this.optimizer.step(lr);
       step++;
       await this.afterStep(step);
-      windowMs += performance.now() - started;
+      const stepMs = performance.now() - started;
+      windowTokens += stepTokens;
+      windowMs += stepMs;
 
       // log: means since the last logging step
       const epochFloat = step / spe;
@@ -192,7 +195,7 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       }
       this.emit('step', {
         step, maxSteps, epoch: epochFloat, loss: stepLoss, learningRate: lr,
-        tokensPerSecond: 0,
+        tokensPerSecond: stepMs > 0 ? (stepTokens * 1000) / stepMs : 0,
       } satisfies StepEvent);
 
       // eval
@@ -283,7 +286,8 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       return await fn();
     } catch (err) {
       const e = err as Error;
-      if (!(err instanceof DpoError) && /not finite|nan|inf/i.test(e.message)) {
+      // The addon's words for a NaN or infinite loss ("the loss is not finite").
+      if (!(err instanceof DpoError) && /\bis not finite\b/.test(e.message)) {
         throw this.numericError('loss', NaN, step, lastCheckpoint, e);
       }
       throw err;
