@@ -14,6 +14,28 @@ const os = require('os');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
+
+const USAGE = `usage: node bench/fused-head.js [--quick] [--iters N] [--threads N] [--out FILE]
+  the fused DPO head against the unfused libtorch head, forward + backward, V = 50257, C = 768
+  --quick      a tiny grid (seconds), written to the system's temporary folder by default
+  --iters N    measured runs per configuration, the median is reported (default 3; 2 with --quick)
+  --threads N  CPU threads (default: every core)
+  --out FILE   where the JSON goes (default bench/results/fused-head.json)`;
+{
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const known = new Set(['--quick', '--iters', '--threads', '--out']);
+  for (let i = 0; i < argv.length; i++) {
+    if (!known.has(argv[i])) {
+      console.error(`bench: unknown argument ${JSON.stringify(argv[i])}\n${USAGE}`);
+      process.exit(2);
+    }
+    if (argv[i] !== '--quick') i++;  // skip the value
+  }
+}
 const native = require('node-gyp-build')(root);
 
 const args = process.argv.slice(2);

@@ -230,3 +230,16 @@ function jsonError(s: string): string {
   }
   return '';
 }
+
+t.test('a truncated .jsonl.gz names the file and says the gzip data is cut', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dpo-gz-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const rows = Array.from({ length: 200 }, (_, i) => JSON.stringify({ prompt: `p${i}`, chosen: ' yes', rejected: ' no' })).join('\n');
+  const gz = zlib.gzipSync(Buffer.from(rows));
+  const file = path.join(dir, 'cut.jsonl.gz');
+  fs.writeFileSync(file, gz.subarray(0, Math.floor(gz.length / 2)));
+  await t.rejects(loadPreferencePairs(file), {
+    code: 'ERR_DPO_DATA',
+    message: `${file}: the gzip data is truncated or corrupt (unexpected end of file); download or compress the file again`,
+  });
+});

@@ -73,3 +73,25 @@ t.test('dpo generate continues a prompt, greedy and sampled', async (t) => {
   const missing = await run(['generate', '--model', path.join(tmp, 'none'), '--prompt', 'x']);
   t.match(missing.err, /model folder .*none does not exist/);
 });
+
+t.test('dpo init refuses to replace a model unless told to', async (t) => {
+  const dir = path.join(tmp, 'tiny');
+  const r = await run(['init', '--out', dir]);
+  t.equal(r.code, 1);
+  t.match(r.err, /expected --out to name a new folder, got .*tiny holding config\.json and model\.safetensors; choose another folder, or pass --overwrite/);
+  const forced = await run(['init', '--out', dir, '--seed', '3', '--overwrite']);
+  t.equal(forced.code, 0, forced.err);
+  const bad = await run(['init', '--out', path.join(tmp, 'int8'), '--dtype', 'int8']);
+  t.match(bad.err, /expected dtype float32, float16 or bfloat16, got "int8"/);
+  t.notOk(fs.existsSync(path.join(tmp, 'int8')), 'no folder left behind');
+});
+
+t.test('the model API rejects ids that are not token ids', async (t) => {
+  const model = await GPT2Model.fromPretrained(path.join(tmp, 'tiny'));
+  await t.rejects(model.forward([[1.5]]), { code: 'ERR_DPO_CONFIG', message: /expected forward: token ids integers in \[0, 50257\), got 1\.5/ });
+  await t.rejects(model.forward([]), /expected forward ids rows of token ids/);
+  await t.rejects(model.forward([[1, 2], [3]]), /expected rows of one length T >= 1/);
+  await t.rejects(model.generate('x' as unknown as number[]), /expected prompt an array of token ids/);
+  await t.rejects(model.generate([]), /expected prompt at least one token/);
+  await t.rejects(model.generate([50257]), /integers in \[0, 50257\), got 50257/);
+});

@@ -200,10 +200,16 @@ t.test('malformed safetensors files are rejected with the file and tensor named'
 
 t.test('native errors become JS errors, never an abort', async (t) => {
   const model = GPT2Model.init(small, 9);
-  await t.rejects(model.forward([[1, 2, 29]]), /token id 29 is outside the vocabulary \[0, 29\)/);
+  // The addon checks too, for callers that skip GPT2Model's checks.
+  await t.rejects(model.native.forward(Int32Array.from([1, 2, 29]), [1, 3]), /token id 29 is outside the vocabulary \[0, 29\)/);
+  await t.rejects(model.forward([[1, 2, 29]]), /expected forward: token ids integers in \[0, 29\), got 29/);
   await t.rejects(model.forward([new Array(33).fill(1)]), /sequence of 33 tokens is longer than the model's n_positions=32/);
   await t.rejects(model.native.loadWeights([path.join(tmp, 'nope.safetensors')]), /nope\.safetensors: cannot open: No such file/);
   t.throws(() => new (native().Model)({ ...small, n_embd: 15 }), /expected n_embd divisible by n_head/);
+  t.throws(() => new (native().Model)({ ...small, n_embd: -5 }), /expected n_embd >= 1, got -5/);
+  // Refused before any allocation, instead of the kernel killing the process for memory.
+  t.throws(() => new (native().Model)({ ...small, n_layer: 1e9, n_embd: 128 }),
+    /a GPT-2 of 1\.98e\+14 parameters needs \d+\.\d GB for its fp32 weights alone, more than this machine's/);
 });
 
 t.test('a tiny model overfits one small batch', async (t) => {

@@ -206,3 +206,19 @@ t.test('resume with dropout and shuffled multi-batch epochs repeats the run exac
   }).train();
   t.same(losses(resumed.logHistory).slice(3), seen.slice(3), 'steps 4..7 equal the uninterrupted run');
 });
+
+t.test('one train() at a time; a folder holding a run is resumed or overwritten, never mixed', async (t) => {
+  const args = { ...base('guard'), maxSteps: 2, saveSteps: 1 };
+  const trainer = new DPOTrainer({ model: GPT2Model.init(small, 9), trainDataset: pairs, args });
+  const first = trainer.train();
+  await t.rejects(trainer.train(), { code: 'ERR_DPO_CONFIG', message: /expected one train\(\) at a time/ });
+  await first;
+  const again = new DPOTrainer({ model: GPT2Model.init(small, 9), trainDataset: pairs, args });
+  await t.rejects(again.train(), {
+    code: 'ERR_DPO_CONFIG',
+    message: /expected an outputDir without a previous run, got .*guard holding checkpoint-1, checkpoint-2, metrics\.jsonl; resume it/,
+  });
+  const over = new DPOTrainer({ model: GPT2Model.init(small, 9), trainDataset: pairs, args: { ...args, maxSteps: 1, overwriteOutputDir: true } });
+  await over.train();
+  t.same(fs.readdirSync(args.outputDir!).filter((f) => f.startsWith('checkpoint-')), ['checkpoint-1'], 'the old run is gone');
+});

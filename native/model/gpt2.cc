@@ -4,6 +4,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/init.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <stdexcept>
 
@@ -15,7 +17,8 @@ void GPT2Config::validate() const {
   };
   need(n_layer >= 1, "expected n_layer >= 1, got " + std::to_string(n_layer));
   need(n_head >= 1, "expected n_head >= 1, got " + std::to_string(n_head));
-  need(n_embd >= 1 && n_embd % n_head == 0,
+  need(n_embd >= 1, "expected n_embd >= 1, got " + std::to_string(n_embd));
+  need(n_embd % n_head == 0,
        "expected n_embd divisible by n_head, got n_embd=" + std::to_string(n_embd) +
            " n_head=" + std::to_string(n_head));
   need(n_positions >= 1, "expected n_positions >= 1, got " + std::to_string(n_positions));
@@ -23,6 +26,27 @@ void GPT2Config::validate() const {
   need(layer_norm_epsilon > 0, "expected layer_norm_epsilon > 0");
   for (double p : {embd_pdrop, attn_pdrop, resid_pdrop})
     need(p >= 0 && p < 1, "expected dropout rates in [0, 1), got " + std::to_string(p));
+
+  // Refuse before allocating rather than be killed by the kernel's OOM killer halfway.
+  const double bytes = 4.0 * num_parameters();
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+  if (memory > 0 && bytes > memory) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg,
+                  "config: a GPT-2 of %.3g parameters needs %.1f GB for its fp32 weights alone, "
+                  "more than this machine's %.1f GB; check n_layer, n_embd and vocab_size",
+                  num_parameters(), bytes / 1e9, memory / 1e9);
+    throw std::invalid_argument(msg);
+  }
+}
+
+double GPT2Config::num_parameters() const {
+  const double C = static_cast<double>(n_embd);
+  // Per block: two layer norms (4C), attention (3C^2 + 3C, C^2 + C), MLP (4C^2 + 4C, 4C^2 + C).
+  const double block = 12.0 * C * C + 13.0 * C;
+  const double head = tie_word_embeddings ? 0.0 : static_cast<double>(vocab_size) * C;
+  return (static_cast<double>(vocab_size) + static_cast<double>(n_positions)) * C +
+         static_cast<double>(n_layer) * block + 2.0 * C + head;
 }
 
 Conv1DImpl::Conv1DImpl(int64_t in, int64_t out) {

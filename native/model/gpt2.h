@@ -28,8 +28,12 @@ struct GPT2Config {
   double initializer_range = 0.02;
   bool tie_word_embeddings = true;
 
-  // Throws std::invalid_argument naming the field when the config cannot describe a GPT-2.
+  // Throws std::invalid_argument naming the field when the config cannot describe a GPT-2, or
+  // when its fp32 parameters would not fit in this machine's memory.
   void validate() const;
+
+  // Parameters of the model this config describes (as a double: absurd configs overflow int64).
+  double num_parameters() const;
 };
 
 // Per-layer keys and values of the positions seen so far: k[l], v[l] are [B, NH, Tpast, C/NH].

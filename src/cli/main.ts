@@ -10,7 +10,7 @@ export function buildProgram(): Command {
     .name('dpo')
     .description('Fine-tune GPT-2 on human preferences with Direct Preference Optimization')
     .version(require('../../package.json').version)
-    .showHelpAfterError()
+    .showHelpAfterError('(run with --help for the options)')
     .hook('preAction', (_program, command) => {
       // Commands that compute load the addon; say so when its BLAS is the slow reference one.
       if (command.name() === 'inspect') return;

@@ -96,6 +96,19 @@ function filesOfHubDataset(id: string, opts: SourceOptions): string[] {
 
 /** Streams the rows of one file; a malformed row comes as an error, in order, not a throw. */
 export async function* readRows(file: string): AsyncGenerator<RawRow> {
+  try {
+    yield* readRowsOf(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+      throw new DpoError('ERR_DPO_DATA',
+        `${file}: the gzip data is truncated or corrupt (${e.message}); download or compress the file again`, { cause: e });
+    }
+    throw err;
+  }
+}
+
+async function* readRowsOf(file: string): AsyncGenerator<RawRow> {
   const gz = await isGzip(file);
   const name = file.replace(/\.gz$/i, '');
   if (/\.parquet$/i.test(name)) {

@@ -51,6 +51,16 @@ export function weightFiles(dir: string): string[] {
   throw new DpoError('ERR_DPO_NOT_FOUND', `${dir} has no model.safetensors (nor model.safetensors.index.json)`);
 }
 
+// Token ids are integers in [0, V); anything else is an error before it reaches the addon.
+function checkIds(ids: ArrayLike<number>, V: number, what: string): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= V) {
+      throw expectedError(`${what}: token ids`, `integers in [0, ${V})`, id, `id ${i} is out of place; encode text with the model's tokenizer`);
+    }
+  }
+}
+
 export class GPT2Model {
   readonly config: GPT2Config;
   /** The addon's model; the trainer drives it directly. */
@@ -74,7 +84,12 @@ export class GPT2Model {
     const cfg = readConfig(dir);
     const files = weightFiles(dir);
     const model = new GPT2Model(cfg, new (native().Model)(cfg, 0));
-    await model.native.loadWeights(files);
+    try {
+      await model.native.loadWeights(files);
+    } catch (err) {
+      // The addon's message names the file and tensor; the code says what kind of failure it is.
+      throw new DpoError('ERR_DPO_CHECKPOINT', (err as Error).message, { cause: err });
+    }
     return model;
   }
 
@@ -95,6 +110,12 @@ export class GPT2Model {
    */
   async savePretrained(dir: string, options: { dtype?: 'float32' | 'float16' | 'bfloat16'; tokenizer?: Tokenizer } = {}): Promise<void> {
     const dtype = options.dtype ?? 'float32';
+    if (!['float32', 'float16', 'bfloat16'].includes(dtype)) {
+      throw expectedError('dtype', 'float32, float16 or bfloat16', dtype, 'training runs in float32; halve the file with bfloat16');
+    }
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+      throw new DpoError('ERR_DPO_CONFIG', `expected ${dir} to be a folder, got a file; choose another output path`);
+    }
     await fs.promises.mkdir(dir, { recursive: true });
     await this.native.saveWeights(path.join(dir, 'model.safetensors'), dtype);
     await writeConfig(dir, this.config, dtype);
@@ -113,13 +134,22 @@ export class GPT2Model {
       flat = ids;
       shape = options.shape;
     } else {
-      const T = ids[0]?.length ?? 0;
-      if (ids.some((row) => row.length !== T)) {
-        throw new DpoError('ERR_DPO_CONFIG', 'forward: rows differ in length; pad them to one length T');
+      const rows = ids as readonly ArrayLike<number>[];
+      const notRow = (row: unknown) => !Array.isArray(row) && !ArrayBuffer.isView(row);
+      if (!Array.isArray(rows) || rows.length === 0 || rows.some(notRow)) {
+        throw expectedError('forward ids', 'rows of token ids ([[15496, 995]])', Array.isArray(ids) ? '[]' : typeof ids,
+          'pass one array of ids per sequence', 'ERR_DPO_CONFIG');
       }
-      flat = Int32Array.from(ids.flat());
-      shape = [ids.length, T];
+      const T = rows[0].length;
+      if (T === 0 || rows.some((row) => row.length !== T)) {
+        throw new DpoError('ERR_DPO_CONFIG', 'forward: expected rows of one length T >= 1; right-pad them to one length');
+      }
+      const raw: number[] = rows.flatMap((row) => Array.from(row as ArrayLike<number>));
+      checkIds(raw, this.config.vocab_size, 'forward');
+      flat = Int32Array.from(raw);
+      shape = [rows.length, T];
     }
+    checkIds(flat, this.config.vocab_size, 'forward');
     return this.native.forward(flat, shape, { output: options.output ?? 'logits' });
   }
 
@@ -130,7 +160,13 @@ export class GPT2Model {
     if (!(o.temperature >= 0)) throw expectedError('temperature', '>= 0', o.temperature, 'use 0 for greedy decoding');
     if (!Number.isInteger(o.topK) || o.topK < 0) throw expectedError('topK', 'an integer >= 0', o.topK, 'use 0 to keep every token');
     if (!(o.topP > 0 && o.topP <= 1)) throw expectedError('topP', 'in (0, 1]', o.topP);
-    const out = await this.native.generate(Int32Array.from(prompt), o);
+    if (!Array.isArray(prompt) && !ArrayBuffer.isView(prompt)) {
+      throw expectedError('prompt', 'an array of token ids (tokenizer.encode(text))', typeof prompt);
+    }
+    const ids = Int32Array.from(prompt);
+    if (ids.length === 0) throw expectedError('prompt', 'at least one token', '[]', 'encode some text, or start from [50256]');
+    checkIds(prompt, this.config.vocab_size, 'generate');
+    const out = await this.native.generate(ids, o);
     return Array.from(out);
   }
 }

@@ -42,6 +42,8 @@ export interface TrainingConfig {
   resumeFromCheckpoint: string | boolean;
   /** Write metrics.jsonl, checkpoints and the plot (false: keep everything in memory). */
   saveToDisk: boolean;
+  /** Start over in an outputDir that already holds a run (default: refuse, as HF's Trainer). */
+  overwriteOutputDir: boolean;
   plot: boolean;
 }
 
@@ -56,6 +58,7 @@ export interface DPOConfig extends TrainingConfig {
   referenceFree: boolean;
   simpoGamma: number; // SimPO's target margin, with referenceFree only; 0 is plain DPO
   rpoAlpha: number; // 0: off; else adds rpoAlpha * NLL of the chosen completions
+  discopopTau: number; // the discopop loss's temperature
   precomputeRefLogps: boolean;
   disableDropout: boolean; // as TRL: the policy runs without dropout, so step 1's loss is ln 2
   /** Folder for cached reference log-probs; default ~/.cache/node-dpo/ref-logps. */
@@ -92,6 +95,7 @@ const TRAINING_DEFAULTS: TrainingConfig = {
   groupByLength: false,
   resumeFromCheckpoint: false,
   saveToDisk: true,
+  overwriteOutputDir: false,
   plot: true,
 };
 
@@ -110,6 +114,7 @@ export const DPO_DEFAULTS: DPOConfig = {
   referenceFree: false,
   simpoGamma: 0,
   rpoAlpha: 0,
+  discopopTau: 0.05,
   precomputeRefLogps: false,
   disableDropout: true,
   refLogpsCacheDir: '',
@@ -155,6 +160,7 @@ const TRAINING_CHECKS: Check[] = [
   ['resumeFromCheckpoint', (v) => typeof v === 'boolean' || (typeof v === 'string' && v !== ''),
     'a checkpoint folder or a boolean', 'true resumes from the newest checkpoint in outputDir'],
   ['saveToDisk', isBool, 'a boolean', 'false keeps metrics in memory only'],
+  ['overwriteOutputDir', isBool, 'a boolean', 'true starts over in an outputDir that holds a run'],
   ['plot', isBool, 'a boolean', 'false skips the training-curve plot'],
 ];
 
@@ -166,6 +172,7 @@ const DPO_CHECKS: Check[] = [
   ['referenceFree', isBool, 'a boolean', 'true compares against a uniform reference'],
   ['simpoGamma', isNum(() => true), 'a number', 'SimPO\'s target reward margin; 0 for DPO'],
   ['rpoAlpha', isNum((v) => v >= 0), '>= 0', '0 turns the NLL term of RPO off, 1 is the paper\'s value'],
+  ['discopopTau', isNum((v) => v > 0), '> 0', 'the temperature of the discopop loss, TRL uses 0.05'],
   ['precomputeRefLogps', isBool, 'a boolean', 'true scores the data with the reference once'],
   ['disableDropout', isBool, 'a boolean', 'true trains the policy without dropout, as TRL does'],
   ['refLogpsCacheDir', (v) => typeof v === 'string', 'a folder name (or "" for the default)', 'e.g. .cache/ref-logps'],

@@ -115,7 +115,10 @@ export async function runDemo(given: Partial<DemoOptions> = {}, events = new Eve
     : trainPairs;
   const sft = new SFTTrainer({
     model, tokenizer, trainDataset: sftPairs,
-    args: { ...o.sft, outputDir: path.join(o.outputDir, 'sft'), maxSteps: o.sftSteps, seed: o.seed, saveSteps: 0, loggingSteps: 10 },
+    args: {
+      ...o.sft, outputDir: path.join(o.outputDir, 'sft'), maxSteps: o.sftSteps, seed: o.seed, saveSteps: 0,
+      loggingSteps: 10, overwriteOutputDir: true, // the demo's own folder: a second demo starts over
+    },
   });
   events.emit('trainer', sft, 'sft');
   let t0 = performance.now();
@@ -129,6 +132,7 @@ export async function runDemo(given: Partial<DemoOptions> = {}, events = new Eve
   const dpo = new DPOTrainer({
     model, refModel: ref, tokenizer, trainDataset: trainPairs, evalDataset: evalPairs,
     args: { ...o.dpo, outputDir: path.join(o.outputDir, 'dpo'), maxSteps: o.dpoSteps, seed: o.seed, saveSteps: 0,
+      overwriteOutputDir: true,
       loggingSteps: 10, evalSteps: Math.max(1, Math.round(o.dpoSteps / 4)) },
   });
   events.emit('trainer', dpo, 'dpo');

@@ -74,6 +74,7 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
     this.lossConfig = {
       lossType: args.lossType, beta: args.beta, labelSmoothing: args.labelSmoothing,
       referenceFree: args.referenceFree, simpoGamma: args.simpoGamma, rpoAlpha: args.rpoAlpha,
+      discopopTau: args.discopopTau,
     };
   }
 

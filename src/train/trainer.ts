@@ -113,7 +113,23 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
     return a.maxSteps > 0 ? a.maxSteps : Math.max(1, Math.ceil(this.stepsPerEpoch() * a.numTrainEpochs));
   }
 
+  private running = false;
+
+  /** Runs the training; a trainer runs one training at a time. */
   async train(): Promise<TrainResult> {
+    if (this.running) {
+      throw new DpoError('ERR_DPO_CONFIG', 'expected one train() at a time, got a second call while the ' +
+        'first runs; await the first (a trainer and its model train one run at a time)');
+    }
+    this.running = true;
+    try {
+      return await this.run();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(): Promise<TrainResult> {
     const a = this.args;
     const spe = this.stepsPerEpoch();
     const maxSteps = this.totalSteps();
@@ -124,6 +140,10 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
 
     // resume: weights, optimizer moments, dropout RNG, log history, data position
     const resumeDir = a.saveToDisk ? resolveResume(a.outputDir, a.resumeFromCheckpoint) : undefined;
+    if (a.saveToDisk && !resumeDir) {
+      if (a.overwriteOutputDir) clearFinishedRun(a.outputDir);
+      else refuseFinishedRun(a.outputDir);
+    }
     let step = 0;
     let lastCheckpoint: string | undefined;
     if (resumeDir) {
@@ -305,5 +325,25 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+// A new run in a folder that holds another run's checkpoints or metrics would mix the two.
+function previousRun(outputDir: string): string[] {
+  return [...listCheckpoints(outputDir).map((c) => path.basename(c.dir)), 'metrics.jsonl']
+    .filter((f) => fs.existsSync(path.join(outputDir, f)));
+}
+
+function clearFinishedRun(outputDir: string): void {
+  for (const f of previousRun(outputDir)) fs.rmSync(path.join(outputDir, f), { recursive: true, force: true });
+}
+
+function refuseFinishedRun(outputDir: string): void {
+  const held = previousRun(outputDir);
+  if (held.length > 0) {
+    throw new DpoError('ERR_DPO_CONFIG',
+      `expected an outputDir without a previous run, got ${outputDir} holding ${held.slice(0, 3).join(', ')}; ` +
+      'resume it (resumeFromCheckpoint, --resume), choose another folder, or start over with ' +
+      'overwriteOutputDir (--overwrite-output-dir)');
+  }
+}
 
 export { checkpointName, listCheckpoints };

@@ -1,5 +1,8 @@
 // `dpo init` (a freshly initialised GPT-2 folder) and `dpo generate` (sample from a model).
 import { Command } from 'commander';
+import fs from 'fs';
+import path from 'path';
+import { DpoError } from '../../errors';
 import { GPT2Config, PRESETS, presetConfig } from '../../model/config';
 import { GPT2Model, resolveModelDir } from '../../model/gpt2';
 import { setThreads } from '../../native';
@@ -15,6 +18,7 @@ interface InitOptions {
   nEmbd?: number;
   nPositions?: number;
   dtype: 'float32' | 'float16' | 'bfloat16';
+  overwrite?: boolean;
 }
 
 export async function initCommand(o: InitOptions): Promise<GPT2Model> {
@@ -23,6 +27,11 @@ export async function initCommand(o: InitOptions): Promise<GPT2Model> {
   if (o.nHead !== undefined) overrides.n_head = o.nHead;
   if (o.nEmbd !== undefined) overrides.n_embd = o.nEmbd;
   if (o.nPositions !== undefined) overrides.n_positions = o.nPositions;
+  const held = ['config.json', 'model.safetensors'].filter((f) => fs.existsSync(path.join(o.out, f)));
+  if (held.length > 0 && !o.overwrite) {
+    throw new DpoError('ERR_DPO_CONFIG', `expected --out to name a new folder, got ${o.out} holding ` +
+      `${held.join(' and ')}; choose another folder, or pass --overwrite to replace that model`);
+  }
   const model = GPT2Model.init(presetConfig(o.preset, overrides), o.seed);
   await model.savePretrained(o.out, { dtype: o.dtype, tokenizer: await loadTokenizer() });
   return model;
@@ -40,6 +49,7 @@ export function register(program: Command): void {
     .option('--n-embd <n>', 'override the channels', intOption('--n-embd', 1))
     .option('--n-positions <n>', 'override the context length', intOption('--n-positions', 1))
     .option('--dtype <dtype>', 'weights on disk: float32, float16 or bfloat16', 'float32')
+    .option('--overwrite', 'replace a model already in --out')
     .option('--threads <n>', 'CPU threads (default: every core)', intOption('--threads', 1))
     .action(async (o: InitOptions & { threads?: number }) => {
       if (o.threads) setThreads(o.threads);

@@ -368,6 +368,10 @@ async function scoringSetup(o: Record<string, any>) {
   const all = await readPairs(o.data, o);
   const chosen = o.evalSplit ? splitEval(all, { fraction: o.evalSplit, seed: o.seed }).eval : all;
   const pairs: TokenizedPair[] = tokenizePairs(chosen, tokenizer, cfg).pairs;
+  if (pairs.length === 0) {
+    throw new DpoError('ERR_DPO_DATA', `expected pairs to score in ${o.data}, got none after reading, ` +
+      'dropping degenerate pairs and truncating; `dpo data inspect` shows what happened to them');
+  }
   const loss = {
     lossType: cfg.lossType, beta: cfg.beta, labelSmoothing: cfg.labelSmoothing, referenceFree: ref === null,
     simpoGamma: cfg.simpoGamma, rpoAlpha: 0,
