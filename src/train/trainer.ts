@@ -139,6 +139,9 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
     });
 
     // resume: weights, optimizer moments, dropout RNG, log history, data position
+    if (a.saveToDisk && fs.existsSync(a.outputDir) && !fs.statSync(a.outputDir).isDirectory()) {
+      throw new DpoError('ERR_DPO_CONFIG', `expected outputDir to be a folder, got the file ${a.outputDir}; choose another path`);
+    }
     const resumeDir = a.saveToDisk ? resolveResume(a.outputDir, a.resumeFromCheckpoint) : undefined;
     if (a.saveToDisk && !resumeDir) {
       if (a.overwriteOutputDir) clearFinishedRun(a.outputDir);

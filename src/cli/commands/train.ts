@@ -9,6 +9,7 @@ import {
   loadPreferencePairs, makeBatches, PreferencePair, splitEval, tokenizePairs, TokenizedPair,
 } from '../../data';
 import { DpoError, expectedError } from '../../errors';
+import { writeFileAtomic } from '../../fsutil';
 import { GPT2Model, resolveModelDir } from '../../model/gpt2';
 import { native, setThreads } from '../../native';
 import { loadTokenizer, Tokenizer } from '../../tokenizer';
@@ -304,8 +305,11 @@ export function register(program: Command): void {
         lines.push(JSON.stringify(row));
       });
     }
+    if (fs.existsSync(o.out) && fs.statSync(o.out).isDirectory()) {
+      throw new DpoError('ERR_DPO_CONFIG', `expected --out to name a file, got the folder ${o.out}; e.g. --out scores.jsonl`);
+    }
     fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
-    fs.writeFileSync(o.out, lines.map((l) => l + '\n').join(''));
+    await writeFileAtomic(o.out, lines.map((l) => l + '\n').join(''));
     process.stdout.write(`wrote ${lines.length} lines to ${o.out}\n`);
   });
 
