@@ -25,8 +25,12 @@ function run(cmd, args, options = {}) {
 }
 
 function canApt() {
-  return process.platform === 'linux' && typeof process.getuid === 'function' && process.getuid() === 0 &&
-    spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+  return (
+    process.platform === 'linux' &&
+    typeof process.getuid === 'function' &&
+    process.getuid() === 0 &&
+    spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0
+  );
 }
 
 function missingHeaders() {
@@ -44,10 +48,14 @@ function installDeps(reason) {
     log(`${reason}. Install it and run npm install again:\n  ${fix}`);
     process.exit(1);
   }
-  log(`${reason}; installing Debian's ${APT_PACKAGES.join(', ')} with apt-get (DPO_NO_APT=1 turns this off)`);
+  log(
+    `${reason}; installing Debian's ${APT_PACKAGES.join(', ')} with apt-get (DPO_NO_APT=1 turns this off)`,
+  );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!run('apt-get', ['update', '-qq'], { env }) ||
-      !run('apt-get', ['install', '-y', '-qq', ...APT_PACKAGES], { env })) {
+  if (
+    !run('apt-get', ['update', '-qq'], { env }) ||
+    !run('apt-get', ['install', '-y', '-qq', ...APT_PACKAGES], { env })
+  ) {
     log(`apt-get failed. Install the packages yourself:\n  ${fix}`);
     process.exit(1);
   }
@@ -68,12 +76,15 @@ function main() {
   log(`building against libtorch from ${torch.source}${torch.cuda ? ' (CUDA)' : ''}`);
 
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-  const jobs = process.env.DPO_JOBS || String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+  const jobs =
+    process.env.DPO_JOBS ||
+    String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
   const buildDir = process.env.DPO_BUILD_DIR || 'build';
   const args = [cmakeJs, 'compile', '--out', buildDir, '--parallel', jobs];
   if (torch.prefix) args.push(`--CDCMAKE_PREFIX_PATH=${torch.prefix}`);
   if (process.env.DPO_CUDA) args.push(`--CDDPO_CUDA=${process.env.DPO_CUDA}`);
-  if (process.env.DPO_CUDA_ARCHITECTURES) args.push(`--CDDPO_CUDA_ARCHITECTURES=${process.env.DPO_CUDA_ARCHITECTURES}`);
+  if (process.env.DPO_CUDA_ARCHITECTURES)
+    args.push(`--CDDPO_CUDA_ARCHITECTURES=${process.env.DPO_CUDA_ARCHITECTURES}`);
   if (!run(process.execPath, args)) {
     log('the addon failed to build; the compiler output above says why');
     process.exit(1);
@@ -84,8 +95,10 @@ function main() {
     const addon = require(path.resolve(root, buildDir, 'Release', 'dpo_native.node'));
     const info = addon.buildInfo;
     if (info.blasIsReference) {
-      log(`WARNING: matrix products use the slow reference BLAS (${info.blas}), about 30x slower.\n` +
-        '  Fix: sudo apt-get install -y libopenblas0-pthread');
+      log(
+        `WARNING: matrix products use the slow reference BLAS (${info.blas}), about 30x slower.\n` +
+          '  Fix: sudo apt-get install -y libopenblas0-pthread',
+      );
     }
     log(`built: libtorch ${info.torchVersion}, BLAS ${info.blas || 'bundled with libtorch'}`);
   } catch (err) {

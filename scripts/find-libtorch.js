@@ -12,7 +12,9 @@ function torchAt(root, source) {
   const config = path.join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake');
   if (!fs.existsSync(config)) return null;
   const include = path.join(root, 'include');
-  const cudaLib = ['libtorch_cuda.so', 'libc10_cuda.so'].some((f) => fs.existsSync(path.join(root, 'lib', f)));
+  const cudaLib = ['libtorch_cuda.so', 'libc10_cuda.so'].some((f) =>
+    fs.existsSync(path.join(root, 'lib', f)),
+  );
   return {
     source,
     prefix: root,
@@ -24,11 +26,16 @@ function torchAt(root, source) {
 
 function fromPython() {
   const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3', 'python'].filter(Boolean);
-  const script = 'import os, torch; print(os.path.dirname(os.path.dirname(torch.utils.cmake_prefix_path)))';
+  const script =
+    'import os, torch; print(os.path.dirname(os.path.dirname(torch.utils.cmake_prefix_path)))';
   for (const py of [...new Set(candidates)]) {
     try {
-      const root = execFileSync(py, ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 })
-        .toString().trim();
+      const root = execFileSync(py, ['-c', script], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 60000,
+      })
+        .toString()
+        .trim();
       const found = root && torchAt(root, `python torch (${py})`);
       if (found) return found;
     } catch {
@@ -39,7 +46,12 @@ function fromPython() {
 }
 
 function fromSystem() {
-  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib'];
+  const dirs = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
   for (const dir of dirs) {
     if (!fs.existsSync(path.join(dir, 'cmake', 'Torch', 'TorchConfig.cmake'))) continue;
     const include = dir.startsWith('/usr/local') ? '/usr/local/include' : '/usr/include';
@@ -59,8 +71,10 @@ function findLibtorch(env = process.env) {
   if (env.LIBTORCH) {
     const found = torchAt(path.resolve(env.LIBTORCH), `LIBTORCH=${env.LIBTORCH}`);
     if (!found) {
-      throw new Error(`LIBTORCH=${env.LIBTORCH} has no share/cmake/Torch/TorchConfig.cmake; ` +
-        'point it at an unpacked libtorch folder (the one holding include/, lib/ and share/)');
+      throw new Error(
+        `LIBTORCH=${env.LIBTORCH} has no share/cmake/Torch/TorchConfig.cmake; ` +
+          'point it at an unpacked libtorch folder (the one holding include/, lib/ and share/)',
+      );
     }
     return found;
   }

@@ -3,7 +3,10 @@ import fs from 'fs';
 import path from 'path';
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`,
+  );
   const handle = await fs.promises.open(tmp, 'w');
   try {
     await handle.writeFile(data);

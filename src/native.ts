@@ -47,11 +47,17 @@ export interface NativeModel {
   /** this = alpha * other + (1 - alpha) * this, parameter by parameter. */
   mixWeightsFrom(other: NativeModel, alpha: number): Promise<void>;
   setRequiresGrad(on: boolean): void;
-  forward(ids: Int32Array, shape: [number, number], options?: { output?: 'logits' | 'hidden' }):
-    Promise<Tensor<'float32'>>;
-  sftBackward(ids: Int32Array, shape: [number, number], mask: Uint8Array,
-    options?: { train?: boolean; scale?: number; computeGrad?: boolean }):
-    Promise<{ loss: number; tokens: number }>;
+  forward(
+    ids: Int32Array,
+    shape: [number, number],
+    options?: { output?: 'logits' | 'hidden' },
+  ): Promise<Tensor<'float32'>>;
+  sftBackward(
+    ids: Int32Array,
+    shape: [number, number],
+    mask: Uint8Array,
+    options?: { train?: boolean; scale?: number; computeGrad?: boolean },
+  ): Promise<{ loss: number; tokens: number }>;
   generate(prompt: Int32Array, options?: NativeGenerateOptions): Promise<Int32Array>;
   /** The dropout generator's state, to save with a checkpoint. */
   getRngState(): Uint8Array;
@@ -105,16 +111,31 @@ export interface NativeAdamW {
 
 export interface NativeAddon {
   Model: new (config: Partial<NativeGPT2Config>, seed?: number) => NativeModel;
-  AdamW: new (model: NativeModel, options?: {
-    lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number;
-  }) => NativeAdamW;
+  AdamW: new (
+    model: NativeModel,
+    options?: {
+      lr?: number;
+      beta1?: number;
+      beta2?: number;
+      eps?: number;
+      weightDecay?: number;
+    },
+  ) => NativeAdamW;
   setThreads(n: number): void;
   getThreads(): number;
   /** Forward (+ backward into .grad, times `scale`, when computeGrad) through the fused kernel. */
-  dpoBackward(policy: NativeModel, batch: NativeBatch, refLogps: Float32Array | null,
-    cfg: NativeDpoConfig, options: {
-      train: boolean; scale: number; computeGrad: boolean; head?: 'fused' | 'reference';
-    }): Promise<NativeDpoOutput>;
+  dpoBackward(
+    policy: NativeModel,
+    batch: NativeBatch,
+    refLogps: Float32Array | null,
+    cfg: NativeDpoConfig,
+    options: {
+      train: boolean;
+      scale: number;
+      computeGrad: boolean;
+      head?: 'fused' | 'reference';
+    },
+  ): Promise<NativeDpoOutput>;
   /** [rows] summed completion log-probs, eval mode, no gradient. */
   sequenceLogps(model: NativeModel, batch: NativeBatch): Promise<Float32Array>;
   buildInfo: {
@@ -135,23 +156,35 @@ export function explainLoadError(err: Error): string {
   const msg = err.message;
   const rebuild = '  npm rebuild node-dpo   (or, in a checkout: npm run build:addon)';
   if (/No native build was found/.test(msg)) {
-    return 'the node-dpo addon is not built. Build it with:\n' + rebuild +
-      '\n  (it needs libtorch: sudo apt-get install -y libtorch-dev libopenblas0-pthread nlohmann-json3-dev)';
+    return (
+      'the node-dpo addon is not built. Build it with:\n' +
+      rebuild +
+      '\n  (it needs libtorch: sudo apt-get install -y libtorch-dev libopenblas0-pthread nlohmann-json3-dev)'
+    );
   }
   if (/(cuda|cudart|cublas|nvrtc)[\w.]*\.so/i.test(msg)) {
-    return 'the addon was built against a CUDA libtorch but the CUDA runtime is missing here ' +
+    return (
+      'the addon was built against a CUDA libtorch but the CUDA runtime is missing here ' +
       '(driver or toolkit mismatch). Either install the CUDA runtime that libtorch expects, or rebuild ' +
-      'for CPU:\n  DPO_CUDA=OFF LIBTORCH= npm rebuild node-dpo';
+      'for CPU:\n  DPO_CUDA=OFF LIBTORCH= npm rebuild node-dpo'
+    );
   }
   if (/lib(torch|c10)[\w.]*\.so[\w.]*: cannot open shared object file/.test(msg)) {
-    return 'libtorch, which the addon was built against, is missing at run time. Reinstall it with:\n' +
+    return (
+      'libtorch, which the addon was built against, is missing at run time. Reinstall it with:\n' +
       '  sudo apt-get install -y libtorch-dev libopenblas0-pthread\n' +
-      '  or, if you built against a LIBTORCH folder or Python torch, add its lib/ to LD_LIBRARY_PATH';
+      '  or, if you built against a LIBTORCH folder or Python torch, add its lib/ to LD_LIBRARY_PATH'
+    );
   }
   if (/undefined symbol/.test(msg)) {
-    const abi = /cxx11|St7__cxx11/.test(msg) ? ' (a C++ ABI mismatch: _GLIBCXX_USE_CXX11_ABI differs)' : '';
-    return `the addon does not match the libtorch it loads${abi}. Rebuild it against the libtorch ` +
-      'you have:\n' + rebuild;
+    const abi = /cxx11|St7__cxx11/.test(msg)
+      ? ' (a C++ ABI mismatch: _GLIBCXX_USE_CXX11_ABI differs)'
+      : '';
+    return (
+      `the addon does not match the libtorch it loads${abi}. Rebuild it against the libtorch ` +
+      'you have:\n' +
+      rebuild
+    );
   }
   return `the node-dpo addon failed to load. Rebuild it with:\n${rebuild}`;
 }
@@ -166,8 +199,9 @@ export function native(): NativeAddon {
     cached = require('node-gyp-build')(packageRoot) as NativeAddon;
   } catch (err) {
     const e = err as Error;
-    throw new DpoError('ERR_DPO_NATIVE', `${explainLoadError(e)}\n(native error: ${e.message})`,
-      { cause: e });
+    throw new DpoError('ERR_DPO_NATIVE', `${explainLoadError(e)}\n(native error: ${e.message})`, {
+      cause: e,
+    });
   }
   return cached;
 }

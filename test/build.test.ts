@@ -6,11 +6,14 @@ import t from 'tap';
 import { explainLoadError } from '../src/native';
 
 const root = path.resolve(__dirname, '..');
-const sources = JSON.parse(fs.readFileSync(path.join(root, 'native/sources.gypi'), 'utf8')).variables;
+const sources = JSON.parse(
+  fs.readFileSync(path.join(root, 'native/sources.gypi'), 'utf8'),
+).variables;
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
 t.test('native/sources.gypi lists every native source, and only existing ones', async (t) => {
@@ -25,10 +28,26 @@ t.test('native/sources.gypi lists every native source, and only existing ones', 
 });
 
 t.test('load failures name the cause and the fix', async (t) => {
-  t.match(explainLoadError(new Error('No native build was found for platform=linux')), /not built.*npm rebuild node-dpo/s);
-  t.match(explainLoadError(new Error('libtorch_cpu.so: cannot open shared object file: No such file or directory')),
-    /libtorch.*missing at run time.*apt-get install -y libtorch-dev/s);
-  t.match(explainLoadError(new Error('libc10_cuda.so: cannot open shared object file')), /CUDA runtime is missing.*DPO_CUDA=OFF/s);
-  t.match(explainLoadError(new Error('undefined symbol: _ZN3c106detail14torchCheckFailEPKcS2_jRKNSt7__cxx1112basic_string')),
-    /C\+\+ ABI mismatch.*Rebuild/s);
+  t.match(
+    explainLoadError(new Error('No native build was found for platform=linux')),
+    /not built.*npm rebuild node-dpo/s,
+  );
+  t.match(
+    explainLoadError(
+      new Error('libtorch_cpu.so: cannot open shared object file: No such file or directory'),
+    ),
+    /libtorch.*missing at run time.*apt-get install -y libtorch-dev/s,
+  );
+  t.match(
+    explainLoadError(new Error('libc10_cuda.so: cannot open shared object file')),
+    /CUDA runtime is missing.*DPO_CUDA=OFF/s,
+  );
+  t.match(
+    explainLoadError(
+      new Error(
+        'undefined symbol: _ZN3c106detail14torchCheckFailEPKcS2_jRKNSt7__cxx1112basic_string',
+      ),
+    ),
+    /C\+\+ ABI mismatch.*Rebuild/s,
+  );
 });

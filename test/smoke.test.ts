@@ -3,6 +3,14 @@ import t from 'tap';
 import * as api from '../src/index';
 
 t.equal(api.version, require('../package.json').version);
-for (const name of ['GPT2Model', 'loadTokenizer', 'loadPreferencePairs', 'tokenizePairs', 'makeBatches', 'DpoError', 'setThreads']) {
+for (const name of [
+  'GPT2Model',
+  'loadTokenizer',
+  'loadPreferencePairs',
+  'tokenizePairs',
+  'makeBatches',
+  'DpoError',
+  'setThreads',
+]) {
   t.type((api as Record<string, unknown>)[name], 'function', `exports ${name}`);
 }

@@ -8,8 +8,8 @@ import { defaultTokenizer, loadTokenizer } from '../src/tokenizer';
 
 const MIXED =
   '\n\nHuman: Où est la café? 日本語のテキスト 😀👍🏽 naïve façade — "quotes" 3.14159\n\n' +
-  'Assistant: It\'s   here,\ttabs\tand  double  spaces.\r\n<|endoftext|>ünïcödé ∑∫ √2 ' +
-  'don\'t you\'ll we\'ve I\'m 12345678 $5.00 #hash @at   trailing   ';
+  "Assistant: It's   here,\ttabs\tand  double  spaces.\r\n<|endoftext|>ünïcödé ∑∫ √2 " +
+  "don't you'll we've I'm 12345678 $5.00 #hash @at   trailing   ";
 
 t.test('known GPT-2 ids', async (t) => {
   const tok = defaultTokenizer();
@@ -25,21 +25,30 @@ t.test('known GPT-2 ids', async (t) => {
   t.equal(await loadTokenizer(), tok, 'no folder gives the default');
 });
 
-t.test('leading space merges into the next word (the data boundary rule relies on it)', async (t) => {
-  const tok = defaultTokenizer();
-  t.same(tok.encode(' world'), [995]);
-  t.same(tok.encode('Assistant:'), [48902, 25]);
-  t.same(tok.encode('Assistant: Hi'), [48902, 25, 15902]);
-  t.same(tok.encode(' Hi'), [15902]);
-  // A prompt ending in a space does not tokenize as a prefix of the whole text.
-  t.same(tok.encode('Assistant: '), [48902, 25, 220]);
-  t.same(tok.encode('\n\n'), [628]);
-  t.same(tok.encode('\n\nHi'), [198, 198, 17250]);
-});
+t.test(
+  'leading space merges into the next word (the data boundary rule relies on it)',
+  async (t) => {
+    const tok = defaultTokenizer();
+    t.same(tok.encode(' world'), [995]);
+    t.same(tok.encode('Assistant:'), [48902, 25]);
+    t.same(tok.encode('Assistant: Hi'), [48902, 25, 15902]);
+    t.same(tok.encode(' Hi'), [15902]);
+    // A prompt ending in a space does not tokenize as a prefix of the whole text.
+    t.same(tok.encode('Assistant: '), [48902, 25, 220]);
+    t.same(tok.encode('\n\n'), [628]);
+    t.same(tok.encode('\n\nHi'), [198, 198, 17250]);
+  },
+);
 
 t.test('decode(encode(x)) === x on non-ASCII text', async (t) => {
   const tok = defaultTokenizer();
-  const texts = ['😀 emoji 👨‍👩‍👧', '日本語と中文', 'accents: é à ü ñ ø', '\n\nHuman: hi\n\nAssistant:', MIXED];
+  const texts = [
+    '😀 emoji 👨‍👩‍👧',
+    '日本語と中文',
+    'accents: é à ü ñ ø',
+    '\n\nHuman: hi\n\nAssistant:',
+    MIXED,
+  ];
   for (const text of texts) t.equal(tok.decode(tok.encode(text)), text, JSON.stringify(text));
 });
 
@@ -47,7 +56,8 @@ t.test('agrees with an independent GPT-2 implementation (gpt-tokenizer r50k_base
   const tok = defaultTokenizer();
   for (const text of [MIXED, MIXED.repeat(3), '   leading', 'x\n\n\n  y']) {
     // The reference is given the text between end-of-text markers, so it never sees one.
-    const expected = text.split('<|endoftext|>')
+    const expected = text
+      .split('<|endoftext|>')
       .flatMap((part, i) => [...(i > 0 ? [50256] : []), ...referenceEncode(part)]);
     t.same(tok.encode(text), expected);
   }
@@ -56,7 +66,8 @@ t.test('agrees with an independent GPT-2 implementation (gpt-tokenizer r50k_base
 t.test('decode rejects ids outside the vocabulary', async (t) => {
   t.throws(() => defaultTokenizer().decode([50257]), {
     code: 'ERR_DPO_TOKENIZER',
-    message: 'expected token id in [0, 50257), got 50257; ids come from this tokenizer\'s encode() or a model with the same vocabulary',
+    message:
+      "expected token id in [0, 50257), got 50257; ids come from this tokenizer's encode() or a model with the same vocabulary",
   });
 });
 
@@ -65,8 +76,12 @@ t.test('save() writes a Hugging Face GPT-2 folder that loads back', async (t) =>
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const tok = defaultTokenizer();
   await tok.save(dir);
-  t.same(fs.readdirSync(dir).sort(),
-    ['merges.txt', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json']);
+  t.same(fs.readdirSync(dir).sort(), [
+    'merges.txt',
+    'special_tokens_map.json',
+    'tokenizer_config.json',
+    'vocab.json',
+  ]);
   const config = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8'));
   t.equal(config.tokenizer_class, 'GPT2Tokenizer');
   t.equal(config.eos_token, '<|endoftext|>');
@@ -86,8 +101,12 @@ t.test('a tokenizer.json folder loads', async (t) => {
   await defaultTokenizer().save(dir);
   const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'vocab.json'), 'utf8'));
   // The newer tokenizer.json layout: merges as pairs, the special token in added_tokens only.
-  const merges = fs.readFileSync(path.join(dir, 'merges.txt'), 'utf8').split('\n')
-    .slice(1).filter(Boolean).map((m) => m.split(' '));
+  const merges = fs
+    .readFileSync(path.join(dir, 'merges.txt'), 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((m) => m.split(' '));
   delete vocab['<|endoftext|>'];
   const json = {
     version: '1.0',
@@ -123,7 +142,10 @@ t.test('folders without tokenizer files, and bad folders', async (t) => {
   const vocabFile = path.join(bad, 'vocab.json');
   const err = await loadTokenizer(bad).catch((e) => e);
   t.equal(err.code, 'ERR_DPO_TOKENIZER');
-  t.ok(err.message.startsWith(`expected ${vocabFile} to be JSON, got a parse error (`), err.message);
+  t.ok(
+    err.message.startsWith(`expected ${vocabFile} to be JSON, got a parse error (`),
+    err.message,
+  );
   t.ok(err.message.endsWith(`); restore the file from the model's original files`), err.message);
 
   fs.writeFileSync(vocabFile, '{"a": 0, "b": "one"}');

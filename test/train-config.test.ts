@@ -7,8 +7,14 @@ import t from 'tap';
 import { DpoError } from '../src/errors';
 import { plotMetrics } from '../src/plot/svg';
 import {
-  dpoConfig, learningRateAt, listCheckpoints, rotateCheckpoints, RunningMeans, sftConfig,
-  warmupStepsOf, resolveResume,
+  dpoConfig,
+  learningRateAt,
+  listCheckpoints,
+  rotateCheckpoints,
+  RunningMeans,
+  sftConfig,
+  warmupStepsOf,
+  resolveResume,
 } from '../src/train';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dpo-train-config-'));
@@ -28,24 +34,56 @@ t.test('config: defaults mirror TRL', async (t) => {
 t.test('config: one message template, exact text, stable code', async (t) => {
   const cases: [Record<string, unknown>, string][] = [
     [{ beta: -1 }, 'expected beta > 0, got -1; beta scales the log-ratio, try 0.1'],
-    [{ lossType: 'dpo' }, 'expected lossType one of sigmoid, hinge, ipo, robust, bco_pair, sppo_hard, nca_pair, apo_zero, apo_down, sigmoid_norm, exo_pair, discopop, got "dpo"; sigmoid is the loss of the DPO paper'],
-    [{ learningRate: 0 }, 'expected learningRate > 0, got 0; e.g. 5e-7 for DPO on GPT-2, 2e-5 for SFT'],
-    [{ perDeviceTrainBatchSize: 2.5 }, 'expected perDeviceTrainBatchSize an integer >= 1, got 2.5; pairs per micro-batch, e.g. 8'],
+    [
+      { lossType: 'dpo' },
+      'expected lossType one of sigmoid, hinge, ipo, robust, bco_pair, sppo_hard, nca_pair, apo_zero, apo_down, sigmoid_norm, exo_pair, discopop, got "dpo"; sigmoid is the loss of the DPO paper',
+    ],
+    [
+      { learningRate: 0 },
+      'expected learningRate > 0, got 0; e.g. 5e-7 for DPO on GPT-2, 2e-5 for SFT',
+    ],
+    [
+      { perDeviceTrainBatchSize: 2.5 },
+      'expected perDeviceTrainBatchSize an integer >= 1, got 2.5; pairs per micro-batch, e.g. 8',
+    ],
     [{ maxSteps: 0 }, 'expected maxSteps -1 or an integer >= 1, got 0; -1 runs numTrainEpochs'],
-    [{ warmupRatio: 1 }, 'expected warmupRatio in [0, 1), got 1; the fraction of steps spent warming up'],
-    [{ lrSchedulerType: 'step' }, 'expected lrSchedulerType one of linear, cosine, constant, constant_with_warmup, got "step"; linear decays to 0 after warmup'],
-    [{ labelSmoothing: 0.5 }, 'expected labelSmoothing in [0, 0.5), got 0.5; the assumed rate of flipped labels (cDPO, robust)'],
-    [{ maxLength: 64, maxPromptLength: 64 }, 'expected maxPromptLength < maxLength (64), got 64; leave room for the completion'],
-    [{ truncationMode: 'middle' }, 'expected truncationMode "keep_start" or "keep_end", got "middle"; keep_end keeps the prompt tokens next to the completion'],
+    [
+      { warmupRatio: 1 },
+      'expected warmupRatio in [0, 1), got 1; the fraction of steps spent warming up',
+    ],
+    [
+      { lrSchedulerType: 'step' },
+      'expected lrSchedulerType one of linear, cosine, constant, constant_with_warmup, got "step"; linear decays to 0 after warmup',
+    ],
+    [
+      { labelSmoothing: 0.5 },
+      'expected labelSmoothing in [0, 0.5), got 0.5; the assumed rate of flipped labels (cDPO, robust)',
+    ],
+    [
+      { maxLength: 64, maxPromptLength: 64 },
+      'expected maxPromptLength < maxLength (64), got 64; leave room for the completion',
+    ],
+    [
+      { truncationMode: 'middle' },
+      'expected truncationMode "keep_start" or "keep_end", got "middle"; keep_end keeps the prompt tokens next to the completion',
+    ],
     [{ beta: 'abc' }, 'expected beta > 0, got "abc"; beta scales the log-ratio, try 0.1'],
-    [{ syncRefModel: true, precomputeRefLogps: true }, 'expected precomputeRefLogps false with syncRefModel, got true; TR-DPO changes the reference, so its log-probs cannot be computed once'],
+    [
+      { syncRefModel: true, precomputeRefLogps: true },
+      'expected precomputeRefLogps false with syncRefModel, got true; TR-DPO changes the reference, so its log-probs cannot be computed once',
+    ],
   ];
   for (const [given, message] of cases) {
-    t.throws(() => dpoConfig(given as any), { code: 'ERR_DPO_CONFIG', message }, JSON.stringify(given));
+    t.throws(
+      () => dpoConfig(given as any),
+      { code: 'ERR_DPO_CONFIG', message },
+      JSON.stringify(given),
+    );
   }
   t.throws(() => dpoConfig({ betta: 1 } as any), {
     code: 'ERR_DPO_CONFIG',
-    message: /^expected a DPOConfig field \(one of outputDir, .*\), got "betta"; check the spelling \(camelCase\)$/,
+    message:
+      /^expected a DPOConfig field \(one of outputDir, .*\), got "betta"; check the spelling \(camelCase\)$/,
   });
   t.ok(new DpoError('ERR_DPO_CONFIG', 'x') instanceof Error);
   t.throws(() => sftConfig({ completionOnlyLoss: 1 as any }), {
@@ -82,20 +120,29 @@ t.test('checkpoints: listed by step, rotated to the newest N, resume target', as
     fs.writeFileSync(path.join(out, `checkpoint-${step}`, 'trainer_state.json'), '{}');
   }
   fs.mkdirSync(path.join(out, '.checkpoint-25.tmp-1')); // a half-written one is never listed
-  t.same(listCheckpoints(out).map((c) => c.step), [5, 10, 15, 20]);
+  t.same(
+    listCheckpoints(out).map((c) => c.step),
+    [5, 10, 15, 20],
+  );
   t.equal(resolveResume(out, true), path.join(out, 'checkpoint-20'));
   await rotateCheckpoints(out, 2);
-  t.same(listCheckpoints(out).map((c) => c.step), [15, 20]);
+  t.same(
+    listCheckpoints(out).map((c) => c.step),
+    [15, 20],
+  );
   t.throws(() => resolveResume(path.join(tmp, 'none'), true), { code: 'ERR_DPO_NOT_FOUND' });
   t.throws(() => resolveResume(path.join(out, 'checkpoint-5'), 'x'), { code: 'ERR_DPO_NOT_FOUND' });
 });
 
 t.test('plot: an SVG with a panel per metric group, eval dashed', async (t) => {
-  const svg = plotMetrics([
-    { step: 1, loss: 0.69, 'rewards/accuracies': 0.5 },
-    { step: 2, loss: 0.6, 'rewards/accuracies': 0.7 },
-    { step: 2, eval_loss: 0.65 },
-  ], 'run <1>');
+  const svg = plotMetrics(
+    [
+      { step: 1, loss: 0.69, 'rewards/accuracies': 0.5 },
+      { step: 2, loss: 0.6, 'rewards/accuracies': 0.7 },
+      { step: 2, eval_loss: 0.65 },
+    ],
+    'run <1>',
+  );
   t.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   t.match(svg, /run &lt;1&gt;/);
   t.match(svg, />loss</);

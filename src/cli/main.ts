@@ -16,8 +16,10 @@ export function buildProgram(): Command {
       if (command.name() === 'inspect') return;
       const info = native().buildInfo;
       if (info.blasIsReference) {
-        process.stderr.write(`dpo: warning: matrix products use the slow reference BLAS (${info.blas}), ` +
-          'about 30x slower; fix: sudo apt-get install -y libopenblas0-pthread\n');
+        process.stderr.write(
+          `dpo: warning: matrix products use the slow reference BLAS (${info.blas}), ` +
+            'about 30x slower; fix: sudo apt-get install -y libopenblas0-pthread\n',
+        );
       }
     });
   // Each command module adds its subcommands to `program`.

@@ -66,7 +66,9 @@ function collateRows(rows: readonly Row[], padId: number, padToMultipleOf = 1) {
 }
 
 export function collatePreference(
-  pairs: readonly TokenizedPair[], padId = 50256, padToMultipleOf = 1,
+  pairs: readonly TokenizedPair[],
+  padId = 50256,
+  padToMultipleOf = 1,
 ): PreferenceBatch {
   const rows: Row[] = [
     ...pairs.map((p) => ({ promptIds: p.promptIds, completionIds: p.chosenIds })),
@@ -75,9 +77,16 @@ export function collatePreference(
   return { ...collateRows(rows, padId, padToMultipleOf), pairs: pairs.length };
 }
 
-export function collateSft(pairs: readonly TokenizedPair[], padId = 50256, padToMultipleOf = 1): SftBatch {
-  return collateRows(pairs.map((p) => ({ promptIds: p.promptIds, completionIds: p.chosenIds })),
-    padId, padToMultipleOf);
+export function collateSft(
+  pairs: readonly TokenizedPair[],
+  padId = 50256,
+  padToMultipleOf = 1,
+): SftBatch {
+  return collateRows(
+    pairs.map((p) => ({ promptIds: p.promptIds, completionIds: p.chosenIds })),
+    padId,
+    padToMultipleOf,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,12 +113,18 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
   return out;
 }
 
-const pairLength = (p: TokenizedPair) => p.promptIds.length + Math.max(p.chosenIds.length, p.rejectedIds.length);
+const pairLength = (p: TokenizedPair) =>
+  p.promptIds.length + Math.max(p.chosenIds.length, p.rejectedIds.length);
 const GROUP_BATCHES = 32; // grouping sorts windows of this many batches, so order stays random
 
 function checkBatchOptions(opts: BatchOptions) {
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) {
-    throw expectedError('batchSize', 'to be an integer >= 1', opts.batchSize, 'pairs per batch, e.g. 8');
+    throw expectedError(
+      'batchSize',
+      'to be an integer >= 1',
+      opts.batchSize,
+      'pairs per batch, e.g. 8',
+    );
   }
   const m = opts.padToMultipleOf;
   if (m !== undefined && (!Number.isInteger(m) || m < 1)) {
@@ -138,7 +153,10 @@ export function batchOrder(pairs: readonly TokenizedPair[], opts: BatchOptions):
   return opts.dropLast ? batches.filter((b) => b.length === B) : batches;
 }
 
-export function makeBatches(pairs: readonly TokenizedPair[], opts: BatchOptions): PreferenceBatch[] {
+export function makeBatches(
+  pairs: readonly TokenizedPair[],
+  opts: BatchOptions,
+): PreferenceBatch[] {
   return batchOrder(pairs, opts).map((b) => collatePreference(b, opts.padId, opts.padToMultipleOf));
 }
 
@@ -151,18 +169,33 @@ export function makeSftBatches(pairs: readonly TokenizedPair[], opts: BatchOptio
  * by the seed; both parts keep the input order.
  */
 export function splitEval<T>(
-  items: readonly T[], opts: { fraction: number; seed?: number },
+  items: readonly T[],
+  opts: { fraction: number; seed?: number },
 ): { train: T[]; eval: T[] } {
   const { fraction } = opts;
   if (!(fraction > 0 && fraction < 1)) {
-    throw expectedError('evalSplit', 'to be a fraction in (0, 1)', fraction, 'e.g. 0.05 holds out 5%');
+    throw expectedError(
+      'evalSplit',
+      'to be a fraction in (0, 1)',
+      fraction,
+      'e.g. 0.05 holds out 5%',
+    );
   }
   const nEval = Math.max(1, Math.round(items.length * fraction));
   if (items.length - nEval < 1) {
-    throw expectedError('evalSplit', `to leave training pairs out of ${items.length}`, fraction,
-      'use more pairs or a smaller fraction');
+    throw expectedError(
+      'evalSplit',
+      `to leave training pairs out of ${items.length}`,
+      fraction,
+      'use more pairs or a smaller fraction',
+    );
   }
-  const held = new Set(shuffled(items.map((_, i) => i), opts.seed ?? 0).slice(0, nEval));
+  const held = new Set(
+    shuffled(
+      items.map((_, i) => i),
+      opts.seed ?? 0,
+    ).slice(0, nEval),
+  );
   return {
     train: items.filter((_, i) => !held.has(i)),
     eval: items.filter((_, i) => held.has(i)),

@@ -30,7 +30,8 @@ export function builtinPreferenceDataset(opts: { seed?: number; n?: number } = {
     if (op === '-' && a < b) [a, b] = [b, a];
     const answer = op === '+' ? a + b : a - b;
     let wrong = answer;
-    while (wrong === answer || wrong < 0) wrong = answer + (rand() < 0.5 ? -1 : 1) * (1 + Math.floor(rand() * 3));
+    while (wrong === answer || wrong < 0)
+      wrong = answer + (rand() < 0.5 ? -1 : 1) * (1 + Math.floor(rand() * 3));
     pairs.push({
       kind: 'text',
       prompt: builtinPrompt(a, op, b),
@@ -46,9 +47,11 @@ export function builtinPreferenceDataset(opts: { seed?: number; n?: number } = {
 export function builtinAnswer(prompt: string): number {
   const m = PROMPT.exec(prompt);
   if (!m) {
-    throw new DpoError('ERR_DPO_DATA',
+    throw new DpoError(
+      'ERR_DPO_DATA',
       `expected a built-in arithmetic prompt such as ${JSON.stringify(builtinPrompt(3, '+', 4))}, ` +
-        `got ${JSON.stringify(prompt)}; score only prompts from builtinPreferenceDataset()`);
+        `got ${JSON.stringify(prompt)}; score only prompts from builtinPreferenceDataset()`,
+    );
   }
   const a = Number(m[1]);
   const b = Number(m[3]);

@@ -1,8 +1,6 @@
 // Row formats: explicit prompt, implicit prompt (HH-RLHF transcripts), conversational messages
 // and pre-tokenized ids, each turned into one preference pair.
-import {
-  ChatMessage, ChatTemplate, dataError, PreferencePair, RowFormat, SKIP_FIX,
-} from './types';
+import { ChatMessage, ChatTemplate, dataError, PreferencePair, RowFormat, SKIP_FIX } from './types';
 
 export interface FieldKeys {
   prompt: string;
@@ -15,7 +13,11 @@ export const DEFAULT_KEYS: FieldKeys = { prompt: 'prompt', chosen: 'chosen', rej
 /** The turn marker that ends an HH-RLHF prompt. */
 export const ASSISTANT_TAG = '\n\nAssistant:';
 
-const ROLE_LABELS: Record<string, string> = { user: 'Human', assistant: 'Assistant', system: 'System' };
+const ROLE_LABELS: Record<string, string> = {
+  user: 'Human',
+  assistant: 'Assistant',
+  system: 'System',
+};
 
 /** Human/Assistant turns, as in HH-RLHF: "\n\nHuman: ...\n\nAssistant: ...". */
 export const DEFAULT_CHAT_TEMPLATE: ChatTemplate = {
@@ -55,7 +57,12 @@ export function detectFormat(row: unknown, where: string, keys: FieldKeys): RowF
 }
 
 /** One row to one pair, in the format detected for its file. */
-export function rowToPair(row: unknown, format: RowFormat, where: string, ctx: RowContext): RowResult {
+export function rowToPair(
+  row: unknown,
+  format: RowFormat,
+  where: string,
+  ctx: RowContext,
+): RowResult {
   const obj = asObject(row, where);
   const { keys } = ctx;
   switch (format) {
@@ -79,7 +86,10 @@ export function rowToPair(row: unknown, format: RowFormat, where: string, ctx: R
       const names = [keys.prompt, keys.chosen, keys.rejected].map(idsKey);
       requireFields(obj, where, names);
       const [promptIds, chosenIds, rejectedIds] = names.map((n) => idsField(obj, n, where));
-      return { pair: { kind: 'ids', promptIds, chosenIds, rejectedIds, origin: where }, diverged: false };
+      return {
+        pair: { kind: 'ids', promptIds, chosenIds, rejectedIds, origin: where },
+        diverged: false,
+      };
     }
   }
 }
@@ -90,7 +100,10 @@ export function rowToPair(row: unknown, format: RowFormat, where: string, ctx: R
  * word. When that tag is not the last one of both transcripts, they diverged at an earlier turn.
  */
 export function splitTranscripts(
-  chosen: string, rejected: string, where: string, ctx: Pick<RowContext, 'assistantTag'>,
+  chosen: string,
+  rejected: string,
+  where: string,
+  ctx: Pick<RowContext, 'assistantTag'>,
 ): RowResult {
   const tag = ctx.assistantTag;
   let common = 0;
@@ -98,18 +111,30 @@ export function splitTranscripts(
   while (common < n && chosen.charCodeAt(common) === rejected.charCodeAt(common)) common++;
   const at = chosen.lastIndexOf(tag, common - tag.length);
   if (common < tag.length || at < 0) {
-    throw dataError(where, `"chosen" and "rejected" to share a turn ending in ${JSON.stringify(tag)}`,
-      'none', `give the row an explicit "prompt" field, or ${SKIP_FIX}`);
+    throw dataError(
+      where,
+      `"chosen" and "rejected" to share a turn ending in ${JSON.stringify(tag)}`,
+      'none',
+      `give the row an explicit "prompt" field, or ${SKIP_FIX}`,
+    );
   }
   const end = at + tag.length;
   const diverged = chosen.lastIndexOf(tag) !== at || rejected.lastIndexOf(tag) !== at;
   const pair: PreferencePair = {
-    kind: 'text', prompt: chosen.slice(0, end), chosen: chosen.slice(end), rejected: rejected.slice(end), origin: where,
+    kind: 'text',
+    prompt: chosen.slice(0, end),
+    chosen: chosen.slice(end),
+    rejected: rejected.slice(end),
+    origin: where,
   };
   return { pair, diverged };
 }
 
-function conversationalPair(obj: Record<string, unknown>, where: string, ctx: RowContext): RowResult {
+function conversationalPair(
+  obj: Record<string, unknown>,
+  where: string,
+  ctx: RowContext,
+): RowResult {
   const { keys, template } = ctx;
   requireFields(obj, where, [keys.chosen, keys.rejected]);
   let chosen = messagesField(obj, keys.chosen, where);
@@ -128,10 +153,17 @@ function conversationalPair(obj: Record<string, unknown>, where: string, ctx: Ro
     chosen = chosen.slice(k);
     rejected = rejected.slice(k);
   }
-  for (const [name, list] of [[keys.chosen, chosen], [keys.rejected, rejected]] as const) {
+  for (const [name, list] of [
+    [keys.chosen, chosen],
+    [keys.rejected, rejected],
+  ] as const) {
     if (list.length > 0 && list[0].role !== 'assistant') {
-      throw dataError(where, `"${name}" to continue with an assistant message`,
-        `role ${JSON.stringify(list[0].role)}`, SKIP_FIX);
+      throw dataError(
+        where,
+        `"${name}" to continue with an assistant message`,
+        `role ${JSON.stringify(list[0].role)}`,
+        SKIP_FIX,
+      );
     }
   }
   const pair: PreferencePair = {
@@ -144,7 +176,8 @@ function conversationalPair(obj: Record<string, unknown>, where: string, ctx: Ro
   return { pair, diverged: false };
 }
 
-const sameMessage = (a: ChatMessage, b: ChatMessage) => a.role === b.role && a.content === b.content;
+const sameMessage = (a: ChatMessage, b: ChatMessage) =>
+  a.role === b.role && a.content === b.content;
 
 // ---------------------------------------------------------------------------------------------
 // Field checks
@@ -163,34 +196,56 @@ function describe(value: unknown): string {
 }
 
 function missingFields(obj: Record<string, unknown>, where: string, keys: FieldKeys) {
-  const found = Object.keys(obj).map((k) => JSON.stringify(k)).join(', ') || 'no fields';
-  return dataError(where,
+  const found =
+    Object.keys(obj)
+      .map((k) => JSON.stringify(k))
+      .join(', ') || 'no fields';
+  return dataError(
+    where,
     `fields "${keys.chosen}" and "${keys.rejected}" (and "${keys.prompt}" if the prompt is separate)`,
-    `fields ${found}`, 'name yours with --prompt-key, --chosen-key, --rejected-key');
+    `fields ${found}`,
+    'name yours with --prompt-key, --chosen-key, --rejected-key',
+  );
 }
 
 function requireFields(obj: Record<string, unknown>, where: string, names: string[]) {
   const missing = names.filter((n) => !(n in obj));
   if (missing.length === 0) return;
-  const found = Object.keys(obj).map((k) => JSON.stringify(k)).join(', ') || 'no fields';
-  throw dataError(where, `fields ${names.map((n) => JSON.stringify(n)).join(', ')} (as in the file's first row)`,
-    `fields ${found}`, `map yours with --prompt-key, --chosen-key, --rejected-key, or ${SKIP_FIX}`);
+  const found =
+    Object.keys(obj)
+      .map((k) => JSON.stringify(k))
+      .join(', ') || 'no fields';
+  throw dataError(
+    where,
+    `fields ${names.map((n) => JSON.stringify(n)).join(', ')} (as in the file's first row)`,
+    `fields ${found}`,
+    `map yours with --prompt-key, --chosen-key, --rejected-key, or ${SKIP_FIX}`,
+  );
 }
 
 function stringField(obj: Record<string, unknown>, name: string, where: string): string {
   const value = obj[name];
-  if (typeof value !== 'string') throw dataError(where, `"${name}" to be a string`, describe(value), SKIP_FIX);
+  if (typeof value !== 'string')
+    throw dataError(where, `"${name}" to be a string`, describe(value), SKIP_FIX);
   return value;
 }
 
 function idsField(obj: Record<string, unknown>, name: string, where: string): number[] {
   const value = obj[name];
-  const list = ArrayBuffer.isView(value) ? Array.from(value as unknown as ArrayLike<number>) : value;
-  if (!Array.isArray(list)) throw dataError(where, `"${name}" to be a list of token ids`, describe(value), SKIP_FIX);
+  const list = ArrayBuffer.isView(value)
+    ? Array.from(value as unknown as ArrayLike<number>)
+    : value;
+  if (!Array.isArray(list))
+    throw dataError(where, `"${name}" to be a list of token ids`, describe(value), SKIP_FIX);
   return list.map((id, i) => {
     const n = typeof id === 'bigint' ? Number(id) : id;
     if (!Number.isInteger(n) || n < 0) {
-      throw dataError(where, `"${name}"[${i}] to be a token id (an integer >= 0)`, JSON.stringify(id) ?? describe(id), SKIP_FIX);
+      throw dataError(
+        where,
+        `"${name}"[${i}] to be a token id (an integer >= 0)`,
+        JSON.stringify(id) ?? describe(id),
+        SKIP_FIX,
+      );
     }
     return n as number;
   });
@@ -199,13 +254,27 @@ function idsField(obj: Record<string, unknown>, name: string, where: string): nu
 function messagesField(obj: Record<string, unknown>, name: string, where: string): ChatMessage[] {
   const value = obj[name];
   if (!Array.isArray(value)) {
-    throw dataError(where, `"${name}" to be a list of {role, content} messages`, describe(value), SKIP_FIX);
+    throw dataError(
+      where,
+      `"${name}" to be a list of {role, content} messages`,
+      describe(value),
+      SKIP_FIX,
+    );
   }
   return value.map((m, i) => {
     const msg = m as Partial<ChatMessage> | null;
-    if (!msg || typeof msg !== 'object' || typeof msg.role !== 'string' || typeof msg.content !== 'string') {
-      throw dataError(where, `"${name}"[${i}] to be a {role, content} message with string fields`,
-        JSON.stringify(m) ?? describe(m), SKIP_FIX);
+    if (
+      !msg ||
+      typeof msg !== 'object' ||
+      typeof msg.role !== 'string' ||
+      typeof msg.content !== 'string'
+    ) {
+      throw dataError(
+        where,
+        `"${name}"[${i}] to be a {role, content} message with string fields`,
+        JSON.stringify(m) ?? describe(m),
+        SKIP_FIX,
+      );
     }
     return { role: msg.role, content: msg.content };
   });

@@ -1,7 +1,7 @@
 // `dpo data inspect`: what reading, tokenizing and truncating do to a dataset, as a report
 // object (for --json and tests) and as text with examples whose boundary is marked.
 import { loadTokenizer, Tokenizer } from '../tokenizer';
-import { LoadOptions, loadPreferencePairs } from './load';
+import { forEachPreferencePair, LoadOptions } from './load';
 import { checkTokenizeOptions, encodePairs, truncatePairs } from './tokenize';
 import { DataReport, TokenizedPair, TokenizeOptions, TokenizeReport } from './types';
 
@@ -54,21 +54,56 @@ export function lengthStats(values: readonly number[]): LengthStats {
   const sorted = values.slice().sort((a, b) => a - b);
   const mean = sorted.length ? sorted.reduce((s, v) => s + v, 0) / sorted.length : 0;
   return {
-    count: sorted.length, min: sorted[0] ?? 0, mean: Math.round(mean * 10) / 10,
-    p50: percentile(sorted, 50), p90: percentile(sorted, 90), p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? 0,
+    count: sorted.length,
+    min: sorted[0] ?? 0,
+    mean: Math.round(mean * 10) / 10,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1] ?? 0,
   };
 }
 
-export async function inspectData(source: string | readonly string[], opts: InspectOptions = {}): Promise<InspectReport> {
+export async function inspectData(
+  source: string | readonly string[],
+  opts: InspectOptions = {},
+): Promise<InspectReport> {
   const { truncationMode } = checkTokenizeOptions(opts);
   const tokenizer = opts.tokenizer ?? (await loadTokenizer(opts.modelDir));
-  const { pairs, report: data } = await loadPreferencePairs(source, opts);
 
-  // Lengths before truncation, so the statistics show what the limits would cut.
-  const { tokenized, boundaryMerges } = encodePairs(pairs, tokenizer);
-  const { kept, report } = truncatePairs(tokenized, opts);
-  const len = (f: (p: TokenizedPair) => number) => lengthStats(tokenized.map(f));
+  // Pair by pair, keeping only lengths and a few examples, so any file size can be inspected.
+  // Lengths are taken before truncation, so the statistics show what the limits would cut.
+  const lengths = {
+    prompt: [] as number[],
+    chosen: [] as number[],
+    rejected: [] as number[],
+    total: [] as number[],
+  };
+  const report: Omit<TokenizeReport, 'boundaryMerges'> = {
+    pairs: 0,
+    kept: 0,
+    truncatedPrompt: 0,
+    truncatedChosen: 0,
+    truncatedRejected: 0,
+    droppedEmptyCompletion: 0,
+    identicalAfterTruncation: 0,
+  };
+  let boundaryMerges = 0;
+  const kept: TokenizedPair[] = [];
+  const data = await forEachPreferencePair(source, opts, (pair) => {
+    const encoded = encodePairs([pair], tokenizer);
+    boundaryMerges += encoded.boundaryMerges;
+    const p = encoded.tokenized[0];
+    lengths.prompt.push(p.promptIds.length);
+    lengths.chosen.push(p.chosenIds.length);
+    lengths.rejected.push(p.rejectedIds.length);
+    lengths.total.push(p.promptIds.length + Math.max(p.chosenIds.length, p.rejectedIds.length));
+    const truncated = truncatePairs(encoded.tokenized, opts);
+    for (const k of Object.keys(report) as (keyof typeof report)[])
+      report[k] += truncated.report[k];
+    if (kept.length < (opts.examples ?? 3)) kept.push(...truncated.kept);
+  });
 
   return {
     source: typeof source === 'string' ? [source] : [...source],
@@ -76,13 +111,15 @@ export async function inspectData(source: string | readonly string[], opts: Insp
     data,
     tokens: { ...report, boundaryMerges },
     limits: {
-      maxLength: opts.maxLength ?? null, maxPromptLength: opts.maxPromptLength ?? null, truncationMode,
+      maxLength: opts.maxLength ?? null,
+      maxPromptLength: opts.maxPromptLength ?? null,
+      truncationMode,
     },
     lengths: {
-      prompt: len((p) => p.promptIds.length),
-      chosen: len((p) => p.chosenIds.length),
-      rejected: len((p) => p.rejectedIds.length),
-      total: len((p) => p.promptIds.length + Math.max(p.chosenIds.length, p.rejectedIds.length)),
+      prompt: lengthStats(lengths.prompt),
+      chosen: lengthStats(lengths.chosen),
+      rejected: lengthStats(lengths.rejected),
+      total: lengthStats(lengths.total),
     },
     examples: kept.slice(0, opts.examples ?? 3).map((p) => ({
       origin: p.origin ?? '',
@@ -115,9 +152,16 @@ export function formatInspectReport(r: InspectReport): string {
   for (const m of d.badRowMessages) lines.push(`  bad: ${m}`);
 
   lines.push('', 'tokens (before truncation; completions include end-of-text)');
-  lines.push('  ' + ['', 'min', 'mean', 'p50', 'p90', 'p95', 'p99', 'max'].map((h, i) => (i ? h.padStart(7) : h.padEnd(9))).join(''));
+  lines.push(
+    '  ' +
+      ['', 'min', 'mean', 'p50', 'p90', 'p95', 'p99', 'max']
+        .map((h, i) => (i ? h.padStart(7) : h.padEnd(9)))
+        .join(''),
+  );
   for (const [name, s] of Object.entries(r.lengths)) {
-    const cells = [s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.max].map((v) => String(v).padStart(7));
+    const cells = [s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.max].map((v) =>
+      String(v).padStart(7),
+    );
     lines.push(`  ${name.padEnd(9)}${cells.join('')}`);
   }
   lines.push(`  boundary merges (prompt ends inside a token)  ${t.boundaryMerges}`);
@@ -132,9 +176,16 @@ export function formatInspectReport(r: InspectReport): string {
   lines.push(`  pairs trained on           ${t.kept}`);
 
   r.examples.forEach((e, i) => {
-    lines.push('', `example ${i + 1} (${e.origin}; prompt ${e.promptTokens} tokens, ${BOUNDARY_MARK} marks where the completion starts)`);
-    lines.push(`  chosen   (${e.chosenTokens} tokens): ${JSON.stringify(e.prompt + BOUNDARY_MARK + e.chosen)}`);
-    lines.push(`  rejected (${e.rejectedTokens} tokens): ${JSON.stringify(e.prompt + BOUNDARY_MARK + e.rejected)}`);
+    lines.push(
+      '',
+      `example ${i + 1} (${e.origin}; prompt ${e.promptTokens} tokens, ${BOUNDARY_MARK} marks where the completion starts)`,
+    );
+    lines.push(
+      `  chosen   (${e.chosenTokens} tokens): ${JSON.stringify(e.prompt + BOUNDARY_MARK + e.chosen)}`,
+    );
+    lines.push(
+      `  rejected (${e.rejectedTokens} tokens): ${JSON.stringify(e.prompt + BOUNDARY_MARK + e.rejected)}`,
+    );
   });
   return lines.join('\n') + '\n';
 }

@@ -2,7 +2,14 @@
 // degenerate pairs counted and dropped, everything tallied in a DataReport.
 import { DpoError } from '../errors';
 import { builtinPreferenceDataset } from './builtin';
-import { ASSISTANT_TAG, DEFAULT_CHAT_TEMPLATE, DEFAULT_KEYS, detectFormat, FieldKeys, rowToPair } from './formats';
+import {
+  ASSISTANT_TAG,
+  DEFAULT_CHAT_TEMPLATE,
+  DEFAULT_KEYS,
+  detectFormat,
+  FieldKeys,
+  rowToPair,
+} from './formats';
 import { readRows, resolveSource, SourceOptions } from './read';
 import { sameIds } from './tokenize';
 import { ChatTemplate, DataReport, FileReport, PreferencePair, RowFormat } from './types';
@@ -34,7 +41,8 @@ export function degeneracy(pair: PreferencePair): Degeneracy {
   }
   if (pair.chosen === pair.rejected) return 'identical';
   if (pair.chosen.trim() === '' || pair.rejected.trim() === '') return 'empty';
-  if (pair.chosen.startsWith(pair.rejected) || pair.rejected.startsWith(pair.chosen)) return 'prefix';
+  if (pair.chosen.startsWith(pair.rejected) || pair.rejected.startsWith(pair.chosen))
+    return 'prefix';
   return undefined;
 }
 
@@ -43,8 +51,23 @@ export function degeneracy(pair: PreferencePair): Degeneracy {
  * Throws a DpoError (ERR_DPO_DATA) naming file and line for the first bad row unless skipBadRows.
  */
 export async function loadPreferencePairs(
-  source: string | readonly string[], opts: LoadOptions = {},
+  source: string | readonly string[],
+  opts: LoadOptions = {},
 ): Promise<{ pairs: PreferencePair[]; report: DataReport }> {
+  const pairs: PreferencePair[] = [];
+  const report = await forEachPreferencePair(source, opts, (pair) => pairs.push(pair));
+  return { pairs, report };
+}
+
+/**
+ * Streams the pairs of a source to `onPair`, one at a time, and returns the report: what a file
+ * larger than memory needs (`dpo data inspect` reads this way).
+ */
+export async function forEachPreferencePair(
+  source: string | readonly string[],
+  opts: LoadOptions,
+  onPair: (pair: PreferencePair) => void,
+): Promise<DataReport> {
   const keys: FieldKeys = {
     prompt: opts.promptKey ?? DEFAULT_KEYS.prompt,
     chosen: opts.chosenKey ?? DEFAULT_KEYS.chosen,
@@ -56,11 +79,17 @@ export async function loadPreferencePairs(
     assistantTag: opts.assistantTag ?? ASSISTANT_TAG,
   };
   const report: DataReport = {
-    files: [], rows: 0, pairs: 0, badRows: 0, badRowMessages: [], divergedBeforeLastTurn: 0,
-    identical: 0, emptyResponse: 0, prefixResponse: 0, degenerateKept: !!opts.keepDegenerate,
+    files: [],
+    rows: 0,
+    pairs: 0,
+    badRows: 0,
+    badRowMessages: [],
+    divergedBeforeLastTurn: 0,
+    identical: 0,
+    emptyResponse: 0,
+    prefixResponse: 0,
+    degenerateKept: !!opts.keepDegenerate,
   };
-  const pairs: PreferencePair[] = [];
-
   const bad = (err: unknown) => {
     if (!(err instanceof DpoError) || err.code !== 'ERR_DPO_DATA' || !opts.skipBadRows) throw err;
     report.badRows++;
@@ -71,7 +100,10 @@ export async function loadPreferencePairs(
     if (kind === 'identical') report.identical++;
     if (kind === 'empty') report.emptyResponse++;
     if (kind === 'prefix') report.prefixResponse++;
-    if (kind === undefined || opts.keepDegenerate) pairs.push(pair);
+    if (kind === undefined || opts.keepDegenerate) {
+      report.pairs++;
+      onPair(pair);
+    }
   };
 
   for (const name of typeof source === 'string' ? [source] : source) {
@@ -102,6 +134,5 @@ export async function loadPreferencePairs(
       fileReport.format = format ?? 'empty';
     }
   }
-  report.pairs = pairs.length;
-  return { pairs, report };
+  return report;
 }

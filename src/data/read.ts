@@ -36,7 +36,9 @@ export async function resolveSource(source: string, opts: SourceOptions = {}): P
 }
 
 function filesOfFolder(dir: string, split?: string): string[] {
-  const files = walk(dir).filter((f) => DATA_FILE.test(f)).sort();
+  const files = walk(dir)
+    .filter((f) => DATA_FILE.test(f))
+    .sort();
   if (files.length === 0) {
     throw new DpoError(
       'ERR_DPO_NOT_FOUND',
@@ -44,8 +46,9 @@ function filesOfFolder(dir: string, split?: string): string[] {
     );
   }
   const inSplit = (f: string, s: string) =>
-    new RegExp(`(^|[-_./])${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([-_.]|$)`, 'i')
-      .test(path.relative(dir, f));
+    new RegExp(`(^|[-_./])${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([-_.]|$)`, 'i').test(
+      path.relative(dir, f),
+    );
   if (split !== undefined) {
     const chosen = files.filter((f) => inSplit(f, split));
     if (chosen.length === 0) {
@@ -77,7 +80,8 @@ function filesOfHubDataset(id: string, opts: SourceOptions): string[] {
   const cache = opts.hfCache ?? hubCacheDir();
   const repoDir = path.join(cache, `datasets--${id.replace('/', '--')}`);
   const include = opts.dataDir ? ` --include "${opts.dataDir}/*"` : '';
-  const fetch = `fetch it with: huggingface-cli download ${id} --repo-type dataset${include} ` +
+  const fetch =
+    `fetch it with: huggingface-cli download ${id} --repo-type dataset${include} ` +
     '(node-dpo never downloads)';
   const snapshot = snapshotOf(repoDir);
   const dir = snapshot && (opts.dataDir ? path.join(snapshot, opts.dataDir) : snapshot);
@@ -101,8 +105,11 @@ export async function* readRows(file: string): AsyncGenerator<RawRow> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
-      throw new DpoError('ERR_DPO_DATA',
-        `${file}: the gzip data is truncated or corrupt (${e.message}); download or compress the file again`, { cause: e });
+      throw new DpoError(
+        'ERR_DPO_DATA',
+        `${file}: the gzip data is truncated or corrupt (${e.message}); download or compress the file again`,
+        { cause: e },
+      );
     }
     throw err;
   }
@@ -113,8 +120,10 @@ async function* readRowsOf(file: string): AsyncGenerator<RawRow> {
   const name = file.replace(/\.gz$/i, '');
   if (/\.parquet$/i.test(name)) {
     if (gz) {
-      throw new DpoError('ERR_DPO_UNSUPPORTED',
-        `expected a plain .parquet file, got gzip-compressed ${file}; Parquet compresses inside the file, so gunzip it`);
+      throw new DpoError(
+        'ERR_DPO_UNSUPPORTED',
+        `expected a plain .parquet file, got gzip-compressed ${file}; Parquet compresses inside the file, so gunzip it`,
+      );
     }
     yield* readParquet(file);
     return;
@@ -145,8 +154,14 @@ async function firstByte(stream: NodeJS.ReadableStream): Promise<number | undefi
   let skip = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     for (const b of chunk) {
-      if (skip === 0 && b === 0xef) { skip = 2; continue; }
-      if (skip > 0 && (b === 0xbb || b === 0xbf)) { skip--; continue; }
+      if (skip === 0 && b === 0xef) {
+        skip = 2;
+        continue;
+      }
+      if (skip > 0 && (b === 0xbb || b === 0xbf)) {
+        skip--;
+        continue;
+      }
       if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) {
         (stream as unknown as { destroy?: () => void }).destroy?.();
         return b;
@@ -163,8 +178,12 @@ function decodeUtf8(bytes: Uint8Array, where: string): string | DpoError {
     return utf8.decode(bytes).replace(/^\uFEFF/, '');
   } catch {
     const at = Buffer.from(bytes).toString('utf8').indexOf('\uFFFD');
-    return dataError(where, 'UTF-8 text', `bytes that are not UTF-8 (near character ${at})`,
-      're-encode the file as UTF-8, or skip bad rows with --skip-bad-rows (skipBadRows)');
+    return dataError(
+      where,
+      'UTF-8 text',
+      `bytes that are not UTF-8 (near character ${at})`,
+      're-encode the file as UTF-8, or skip bad rows with --skip-bad-rows (skipBadRows)',
+    );
   }
 }
 
@@ -172,7 +191,15 @@ function parseJson(text: string, where: string): RawRow {
   try {
     return { where, value: JSON.parse(text) };
   } catch (err) {
-    return { where, error: dataError(where, 'a JSON object', `text that is not JSON (${(err as Error).message})`, SKIP_FIX) };
+    return {
+      where,
+      error: dataError(
+        where,
+        'a JSON object',
+        `text that is not JSON (${(err as Error).message})`,
+        SKIP_FIX,
+      ),
+    };
   }
 }
 
@@ -247,7 +274,10 @@ async function* readJsonArray(file: string, stream: NodeJS.ReadableStream): Asyn
       // Inside the outer array: an element starts at its first non-blank byte.
       if (depth === 1 && partStart < 0 && parts.length === 0) {
         if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09 || b === 0x2c) continue;
-        if (b === 0x5d) { depth = 0; continue; }
+        if (b === 0x5d) {
+          depth = 0;
+          continue;
+        }
         partStart = i;
         elementLine = line;
       }
@@ -265,16 +295,23 @@ async function* readJsonArray(file: string, stream: NodeJS.ReadableStream): Asyn
     }
   }
   if (parts.length > 0 || depth !== 0) {
-    yield { where: `${file} [row ${index}] (line ${elementLine})`,
-      error: dataError(`${file} [row ${index}] (line ${elementLine})`, 'the array to close with ]',
-        'the end of the file', 'the file is cut short; restore it') };
+    yield {
+      where: `${file} [row ${index}] (line ${elementLine})`,
+      error: dataError(
+        `${file} [row ${index}] (line ${elementLine})`,
+        'the array to close with ]',
+        'the end of the file',
+        'the file is cut short; restore it',
+      ),
+    };
   }
 }
 
 // Parquet: read one row group at a time with hyparquet (pure JavaScript).
 async function* readParquet(file: string): AsyncGenerator<RawRow> {
   // hyparquet is an ES module; Node 20.17+ loads it with require().
-  const { parquetMetadataAsync, parquetReadObjects } = require('hyparquet') as typeof import('hyparquet');
+  const { parquetMetadataAsync, parquetReadObjects } =
+    require('hyparquet') as typeof import('hyparquet');
   const fh = await fs.promises.open(file, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -291,14 +328,17 @@ async function* readParquet(file: string): AsyncGenerator<RawRow> {
     try {
       metadata = await parquetMetadataAsync(buffer);
     } catch (err) {
-      throw new DpoError('ERR_DPO_DATA',
-        `${file}: expected a Parquet file, got ${(err as Error).message}; check the file is complete`);
+      throw new DpoError(
+        'ERR_DPO_DATA',
+        `${file}: expected a Parquet file, got ${(err as Error).message}; check the file is complete`,
+      );
     }
     let rowStart = 0;
     for (const group of metadata.row_groups) {
       const rowEnd = rowStart + Number(group.num_rows);
       const rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd });
-      for (let i = 0; i < rows.length; i++) yield { where: `${file} [row ${rowStart + i}]`, value: rows[i] };
+      for (let i = 0; i < rows.length; i++)
+        yield { where: `${file} [row ${rowStart + i}]`, value: rows[i] };
       rowStart = rowEnd;
     }
   } finally {

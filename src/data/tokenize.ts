@@ -3,7 +3,12 @@
 import { expectedError } from '../errors';
 import type { Tokenizer } from '../tokenizer';
 import {
-  dataError, PreferencePair, TokenizedPair, TokenizeOptions, TokenizeReport, TruncationMode,
+  dataError,
+  PreferencePair,
+  TokenizedPair,
+  TokenizeOptions,
+  TokenizeReport,
+  TruncationMode,
 } from './types';
 
 export interface EncodedPrompt {
@@ -24,7 +29,10 @@ export interface EncodedPrompt {
  * difference is reported as a boundary merge.
  */
 export function encodePromptCompletion(
-  tokenizer: Tokenizer, prompt: string, completion: string, promptIds?: number[],
+  tokenizer: Tokenizer,
+  prompt: string,
+  completion: string,
+  promptIds?: number[],
 ): EncodedPrompt {
   const [head, tail] = splitTrailingSpace(prompt);
   const ids = promptIds ?? tokenizer.encode(head);
@@ -33,7 +41,8 @@ export function encodePromptCompletion(
   let merged = false;
   if (head !== '' && rest !== '' && !/^\s/.test(rest)) {
     const joint = tokenizer.encode(head + rest);
-    merged = joint.length !== ids.length + completionIds.length ||
+    merged =
+      joint.length !== ids.length + completionIds.length ||
       joint.some((id, i) => id !== (i < ids.length ? ids[i] : completionIds[i - ids.length]));
   }
   return { promptIds: ids, completionIds, merged };
@@ -51,7 +60,8 @@ export function splitTrailingSpace(prompt: string): [string, string] {
  * completion token has a position to be predicted from and is scored.
  */
 export function encodePairs(
-  pairs: readonly PreferencePair[], tokenizer: Tokenizer,
+  pairs: readonly PreferencePair[],
+  tokenizer: Tokenizer,
 ): { tokenized: TokenizedPair[]; boundaryMerges: number } {
   const eos = tokenizer.eosTokenId;
   const withEos = (ids: number[]) => (ids[ids.length - 1] === eos ? ids : [...ids, eos]);
@@ -62,7 +72,8 @@ export function encodePairs(
     let chosenIds: number[];
     let rejectedIds: number[];
     if (pair.kind === 'ids') {
-      for (const ids of [pair.promptIds, pair.chosenIds, pair.rejectedIds]) checkIds(ids, tokenizer, pair.origin);
+      for (const ids of [pair.promptIds, pair.chosenIds, pair.rejectedIds])
+        checkIds(ids, tokenizer, pair.origin);
       ({ promptIds, chosenIds, rejectedIds } = pair);
     } else {
       const c = encodePromptCompletion(tokenizer, pair.prompt, pair.chosen);
@@ -85,14 +96,20 @@ export function encodePairs(
 function checkIds(ids: readonly number[], tokenizer: Tokenizer, where: string) {
   for (const id of ids) {
     if (id >= tokenizer.vocabSize) {
-      throw dataError(where, `token ids below the vocabulary size ${tokenizer.vocabSize}`, String(id),
-        'pre-tokenize with the model\'s own tokenizer');
+      throw dataError(
+        where,
+        `token ids below the vocabulary size ${tokenizer.vocabSize}`,
+        String(id),
+        "pre-tokenize with the model's own tokenizer",
+      );
     }
   }
 }
 
 /** Checks the limits; undefined fields mean no limit. */
-export function checkTokenizeOptions(opts: TokenizeOptions): Required<Pick<TokenizeOptions, 'truncationMode'>> {
+export function checkTokenizeOptions(
+  opts: TokenizeOptions,
+): Required<Pick<TokenizeOptions, 'truncationMode'>> {
   for (const name of ['maxLength', 'maxPromptLength'] as const) {
     const v = opts[name];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
@@ -101,8 +118,12 @@ export function checkTokenizeOptions(opts: TokenizeOptions): Required<Pick<Token
   }
   const mode = opts.truncationMode ?? 'keep_end';
   if (mode !== 'keep_start' && mode !== 'keep_end') {
-    throw expectedError('truncationMode', 'to be "keep_start" or "keep_end"', mode,
-      'keep_end keeps the prompt\'s last tokens, next to the completion');
+    throw expectedError(
+      'truncationMode',
+      'to be "keep_start" or "keep_end"',
+      mode,
+      "keep_end keeps the prompt's last tokens, next to the completion",
+    );
   }
   return { truncationMode: mode };
 }
@@ -112,12 +133,18 @@ export function checkTokenizeOptions(opts: TokenizeOptions): Required<Pick<Token
  * each completion to what maxLength leaves. A pair left with an empty completion is dropped.
  */
 export function truncatePairs(
-  tokenized: readonly TokenizedPair[], opts: TokenizeOptions = {},
+  tokenized: readonly TokenizedPair[],
+  opts: TokenizeOptions = {},
 ): { kept: TokenizedPair[]; report: Omit<TokenizeReport, 'boundaryMerges'> } {
   const { truncationMode } = checkTokenizeOptions(opts);
   const report = {
-    pairs: tokenized.length, kept: 0, truncatedPrompt: 0, truncatedChosen: 0, truncatedRejected: 0,
-    droppedEmptyCompletion: 0, identicalAfterTruncation: 0,
+    pairs: tokenized.length,
+    kept: 0,
+    truncatedPrompt: 0,
+    truncatedChosen: 0,
+    truncatedRejected: 0,
+    droppedEmptyCompletion: 0,
+    identicalAfterTruncation: 0,
   };
   const kept: TokenizedPair[] = [];
   for (const pair of tokenized) {
@@ -129,8 +156,14 @@ export function truncatePairs(
     let { chosenIds, rejectedIds } = pair;
     if (opts.maxLength !== undefined) {
       const room = Math.max(0, opts.maxLength - promptIds.length);
-      if (chosenIds.length > room) { chosenIds = chosenIds.slice(0, room); report.truncatedChosen++; }
-      if (rejectedIds.length > room) { rejectedIds = rejectedIds.slice(0, room); report.truncatedRejected++; }
+      if (chosenIds.length > room) {
+        chosenIds = chosenIds.slice(0, room);
+        report.truncatedChosen++;
+      }
+      if (rejectedIds.length > room) {
+        rejectedIds = rejectedIds.slice(0, room);
+        report.truncatedRejected++;
+      }
     }
     if (chosenIds.length === 0 || rejectedIds.length === 0) {
       report.droppedEmptyCompletion++;
@@ -156,7 +189,9 @@ export function sameIds(a: readonly number[], b: readonly number[]): boolean {
 
 /** Pairs to ids the model scores: encodePairs, then truncatePairs. */
 export function tokenizePairs(
-  pairs: readonly PreferencePair[], tokenizer: Tokenizer, opts: TokenizeOptions = {},
+  pairs: readonly PreferencePair[],
+  tokenizer: Tokenizer,
+  opts: TokenizeOptions = {},
 ): { pairs: TokenizedPair[]; report: TokenizeReport } {
   checkTokenizeOptions(opts);
   const { tokenized, boundaryMerges } = encodePairs(pairs, tokenizer);

@@ -36,7 +36,10 @@ export function presetConfig(name: string, overrides: Partial<GPT2Config> = {}):
   if (!(name in PRESETS)) {
     throw expectedError('preset', `one of ${Object.keys(PRESETS).join(', ')}`, name);
   }
-  return validateConfig({ ...DEFAULT_CONFIG, ...PRESETS[name as PresetName], ...overrides }, 'preset ' + name);
+  return validateConfig(
+    { ...DEFAULT_CONFIG, ...PRESETS[name as PresetName], ...overrides },
+    'preset ' + name,
+  );
 }
 
 const INTEGER_FIELDS = ['n_layer', 'n_head', 'n_embd', 'n_positions', 'vocab_size'] as const;
@@ -45,19 +48,29 @@ const RATE_FIELDS = ['embd_pdrop', 'attn_pdrop', 'resid_pdrop'] as const;
 /** Checks a config; `where` names its source (a file) in messages. */
 export function validateConfig(cfg: GPT2Config, where: string): GPT2Config {
   const bad = (field: string, expected: string, got: unknown, fix: string) =>
-    new DpoError('ERR_DPO_CHECKPOINT', `${where}: expected ${field} ${expected}, got ${JSON.stringify(got)}; ${fix}`);
+    new DpoError(
+      'ERR_DPO_CHECKPOINT',
+      `${where}: expected ${field} ${expected}, got ${JSON.stringify(got)}; ${fix}`,
+    );
   for (const f of INTEGER_FIELDS) {
-    if (!Number.isInteger(cfg[f]) || cfg[f] < 1) throw bad(f, 'a positive integer', cfg[f], 'fix config.json');
+    if (!Number.isInteger(cfg[f]) || cfg[f] < 1)
+      throw bad(f, 'a positive integer', cfg[f], 'fix config.json');
   }
   if (cfg.n_embd % cfg.n_head !== 0) {
-    throw bad('n_embd', `divisible by n_head=${cfg.n_head}`, cfg.n_embd, 'choose n_embd = n_head * head size');
+    throw bad(
+      'n_embd',
+      `divisible by n_head=${cfg.n_head}`,
+      cfg.n_embd,
+      'choose n_embd = n_head * head size',
+    );
   }
   for (const f of RATE_FIELDS) {
     if (typeof cfg[f] !== 'number' || !(cfg[f] >= 0 && cfg[f] < 1)) {
       throw bad(f, 'a dropout rate in [0, 1)', cfg[f], 'fix config.json');
     }
   }
-  if (!(cfg.layer_norm_epsilon > 0)) throw bad('layer_norm_epsilon', '> 0', cfg.layer_norm_epsilon, 'use 1e-5');
+  if (!(cfg.layer_norm_epsilon > 0))
+    throw bad('layer_norm_epsilon', '> 0', cfg.layer_norm_epsilon, 'use 1e-5');
   return cfg;
 }
 
@@ -70,7 +83,10 @@ export function readConfig(dir: string): GPT2Config {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') {
-      throw new DpoError('ERR_DPO_NOT_FOUND', `${file} not found; a model folder needs config.json and model.safetensors`);
+      throw new DpoError(
+        'ERR_DPO_NOT_FOUND',
+        `${file} not found; a model folder needs config.json and model.safetensors`,
+      );
     }
     throw new DpoError('ERR_DPO_CHECKPOINT', `${file}: not valid JSON (${e.message})`);
   }
@@ -86,7 +102,8 @@ export function readConfig(dir: string): GPT2Config {
   if (raw.n_inner != null && raw.n_inner !== 4 * Number(raw.n_embd)) {
     throw unsupported(`n_inner=${raw.n_inner} (only 4 * n_embd)`);
   }
-  if (raw.scale_attn_by_inverse_layer_idx === true) throw unsupported('scale_attn_by_inverse_layer_idx');
+  if (raw.scale_attn_by_inverse_layer_idx === true)
+    throw unsupported('scale_attn_by_inverse_layer_idx');
   if (raw.scale_attn_weights === false) throw unsupported('scale_attn_weights=false');
   const pick = <K extends keyof GPT2Config>(k: K): GPT2Config[K] =>
     (raw[k] === undefined ? DEFAULT_CONFIG[k] : raw[k]) as GPT2Config[K];

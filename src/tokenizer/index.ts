@@ -75,7 +75,7 @@ export async function loadTokenizer(modelDir?: string): Promise<Tokenizer> {
         throw new DpoError(
           'ERR_DPO_TOKENIZER',
           `expected ${name} next to ${exists('vocab.json') ? 'vocab.json' : 'merges.txt'} in ${modelDir}, got none; ` +
-            'copy both files of the tokenizer, or remove both to use GPT-2\'s default',
+            "copy both files of the tokenizer, or remove both to use GPT-2's default",
         );
       }
     }
@@ -96,7 +96,7 @@ async function readJson(file: string): Promise<unknown> {
     throw new DpoError(
       'ERR_DPO_TOKENIZER',
       `expected ${file} to be JSON, got a parse error (${(err as Error).message}); ` +
-        'restore the file from the model\'s original files',
+        "restore the file from the model's original files",
     );
   }
 }
@@ -109,7 +109,11 @@ async function readEosToken(modelDir: string): Promise<string> {
     const json = (await readJson(file)) as Record<string, unknown>;
     const eos = json?.eos_token as unknown;
     if (typeof eos === 'string') return eos;
-    if (eos && typeof eos === 'object' && typeof (eos as { content?: unknown }).content === 'string') {
+    if (
+      eos &&
+      typeof eos === 'object' &&
+      typeof (eos as { content?: unknown }).content === 'string'
+    ) {
       return (eos as { content: string }).content;
     }
   }
@@ -124,17 +128,27 @@ function parseVocab(file: string, text: string): Record<string, number> {
     throw new DpoError(
       'ERR_DPO_TOKENIZER',
       `expected ${file} to be JSON, got a parse error (${(err as Error).message}); ` +
-        'restore the file from the model\'s original files',
+        "restore the file from the model's original files",
     );
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw expectedError(`${file}`, 'to be an object of token -> id', Array.isArray(json) ? 'an array' : typeof json,
-      'restore the file from the model\'s original files', 'ERR_DPO_TOKENIZER');
+    throw expectedError(
+      `${file}`,
+      'to be an object of token -> id',
+      Array.isArray(json) ? 'an array' : typeof json,
+      "restore the file from the model's original files",
+      'ERR_DPO_TOKENIZER',
+    );
   }
   for (const [token, id] of Object.entries(json)) {
     if (!Number.isInteger(id) || (id as number) < 0) {
-      throw expectedError(`${file}: id of ${JSON.stringify(token)}`, 'to be an integer >= 0', id,
-        'restore the file from the model\'s original files', 'ERR_DPO_TOKENIZER');
+      throw expectedError(
+        `${file}: id of ${JSON.stringify(token)}`,
+        'to be an integer >= 0',
+        id,
+        "restore the file from the model's original files",
+        'ERR_DPO_TOKENIZER',
+      );
     }
   }
   return json as Record<string, number>;
@@ -147,8 +161,13 @@ function parseMerges(file: string, text: string): string[] {
     const line = lines[i].replace(/\r$/, '');
     if (line === '' || (i === 0 && line.startsWith('#version'))) continue;
     if (line.split(' ').length !== 2) {
-      throw expectedError(`${file}:${i + 1}`, 'to hold two tokens separated by one space', line,
-        'restore the file from the model\'s original files', 'ERR_DPO_TOKENIZER');
+      throw expectedError(
+        `${file}:${i + 1}`,
+        'to hold two tokens separated by one space',
+        line,
+        "restore the file from the model's original files",
+        'ERR_DPO_TOKENIZER',
+      );
     }
     merges.push(line);
   }
@@ -169,12 +188,18 @@ function bpeFromTokenizerJson(file: string, json: unknown, eosToken: string): Bp
   }
   const vocab = parseVocab(file, JSON.stringify(model.vocab));
   if (!Array.isArray(model.merges)) {
-    throw expectedError(`${file}: model.merges`, 'to be a list', typeof model.merges,
-      'restore the file from the model\'s original files', 'ERR_DPO_TOKENIZER');
+    throw expectedError(
+      `${file}: model.merges`,
+      'to be a list',
+      typeof model.merges,
+      "restore the file from the model's original files",
+      'ERR_DPO_TOKENIZER',
+    );
   }
   // Newer files store each merge as a pair ["a", "b"], older ones as "a b".
   const merges = model.merges.map((m: unknown) => (Array.isArray(m) ? m.join(' ') : String(m)));
-  const added = (json as { added_tokens?: Array<{ id: number; content: string }> }).added_tokens ?? [];
+  const added =
+    (json as { added_tokens?: Array<{ id: number; content: string }> }).added_tokens ?? [];
   for (const t of added) if (!(t.content in vocab)) vocab[t.content] = t.id;
   return { vocab, merges, eosToken };
 }
@@ -210,8 +235,13 @@ class BpeTokenizer implements Tokenizer {
 
   encode(text: string): number[] {
     if (typeof text !== 'string') {
-      throw expectedError('text', 'to be a string', typeof text, 'pass the text to encode',
-        'ERR_DPO_TOKENIZER');
+      throw expectedError(
+        'text',
+        'to be a string',
+        typeof text,
+        'pass the text to encode',
+        'ERR_DPO_TOKENIZER',
+      );
     }
     if (text === '') return [];
     return this.hf.encode(text, { add_special_tokens: false }).ids;
@@ -220,9 +250,13 @@ class BpeTokenizer implements Tokenizer {
   decode(ids: readonly number[]): string {
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw expectedError('token id', `in [0, ${this.vocabSize})`, id,
-          'ids come from this tokenizer\'s encode() or a model with the same vocabulary',
-          'ERR_DPO_TOKENIZER');
+        throw expectedError(
+          'token id',
+          `in [0, ${this.vocabSize})`,
+          id,
+          "ids come from this tokenizer's encode() or a model with the same vocabulary",
+          'ERR_DPO_TOKENIZER',
+        );
       }
     }
     if (ids.length === 0) return '';
@@ -236,7 +270,12 @@ class BpeTokenizer implements Tokenizer {
     await fs.promises.mkdir(dir, { recursive: true });
     const eos = this.files.eosToken;
     const eosEntry = {
-      content: eos, lstrip: false, normalized: true, rstrip: false, single_word: false, special: true,
+      content: eos,
+      lstrip: false,
+      normalized: true,
+      rstrip: false,
+      single_word: false,
+      special: true,
     };
     const config = {
       add_bos_token: false,
@@ -252,9 +291,18 @@ class BpeTokenizer implements Tokenizer {
     };
     const specialTokens = { bos_token: eos, eos_token: eos, pad_token: eos, unk_token: eos };
     await writeAtomic(path.join(dir, 'vocab.json'), JSON.stringify(this.files.vocab));
-    await writeAtomic(path.join(dir, 'merges.txt'), '#version: 0.2\n' + this.files.merges.join('\n') + '\n');
-    await writeAtomic(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
-    await writeAtomic(path.join(dir, 'special_tokens_map.json'), JSON.stringify(specialTokens, null, 2) + '\n');
+    await writeAtomic(
+      path.join(dir, 'merges.txt'),
+      '#version: 0.2\n' + this.files.merges.join('\n') + '\n',
+    );
+    await writeAtomic(
+      path.join(dir, 'tokenizer_config.json'),
+      JSON.stringify(config, null, 2) + '\n',
+    );
+    await writeAtomic(
+      path.join(dir, 'special_tokens_map.json'),
+      JSON.stringify(specialTokens, null, 2) + '\n',
+    );
   }
 }
 
@@ -263,18 +311,36 @@ class BpeTokenizer implements Tokenizer {
 function gpt2TokenizerJson(files: BpeFiles): object {
   return {
     version: '1.0',
-    added_tokens: [{
-      id: files.vocab[files.eosToken], content: files.eosToken, single_word: false,
-      lstrip: false, rstrip: false, normalized: true, special: true,
-    }],
+    added_tokens: [
+      {
+        id: files.vocab[files.eosToken],
+        content: files.eosToken,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: true,
+        special: true,
+      },
+    ],
     normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    pre_tokenizer: {
+      type: 'ByteLevel',
+      add_prefix_space: false,
+      trim_offsets: true,
+      use_regex: true,
+    },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '',
-      end_of_word_suffix: '', fuse_unk: false, byte_fallback: false,
-      vocab: files.vocab, merges: files.merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab: files.vocab,
+      merges: files.merges,
     },
   };
 }

@@ -83,7 +83,8 @@ export async function saveCheckpoint(outputDir: string, parts: CheckpointParts):
 /** Checkpoint folders of outputDir, oldest step first. */
 export function listCheckpoints(outputDir: string): { step: number; dir: string }[] {
   if (!fs.existsSync(outputDir)) return [];
-  return fs.readdirSync(outputDir)
+  return fs
+    .readdirSync(outputDir)
     .map((name) => /^checkpoint-(\d+)$/.exec(name))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ step: Number(m[1]), dir: path.join(outputDir, m[0]) }))
@@ -106,14 +107,18 @@ export function resolveResume(outputDir: string, resume: string | boolean): stri
   if (resume === true) {
     const newest = listCheckpoints(outputDir).pop();
     if (!newest) {
-      throw new DpoError('ERR_DPO_NOT_FOUND',
-        `expected a checkpoint-<step> folder in ${outputDir} to resume from, got none; train without --resume first`);
+      throw new DpoError(
+        'ERR_DPO_NOT_FOUND',
+        `expected a checkpoint-<step> folder in ${outputDir} to resume from, got none; train without --resume first`,
+      );
     }
     return newest.dir;
   }
   if (!fs.existsSync(path.join(resume, STATE_FILE))) {
-    throw new DpoError('ERR_DPO_NOT_FOUND',
-      `expected ${path.join(resume, STATE_FILE)} in the checkpoint to resume from, got none; pass a checkpoint-<step> folder`);
+    throw new DpoError(
+      'ERR_DPO_NOT_FOUND',
+      `expected ${path.join(resume, STATE_FILE)} in the checkpoint to resume from, got none; pass a checkpoint-<step> folder`,
+    );
   }
   return resume;
 }
@@ -123,6 +128,9 @@ export function readTrainerState(dir: string): TrainerState {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainerState;
   } catch (err) {
-    throw new DpoError('ERR_DPO_CHECKPOINT', `${file}: not readable JSON (${(err as Error).message})`);
+    throw new DpoError(
+      'ERR_DPO_CHECKPOINT',
+      `${file}: not readable JSON (${(err as Error).message})`,
+    );
   }
 }

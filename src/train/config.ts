@@ -7,8 +7,18 @@ export type LrSchedulerType = 'linear' | 'cosine' | 'constant' | 'constant_with_
 
 /** The DPO losses, by TRL's names; the kernel implements each (see native/kernel). */
 export const LOSS_TYPES = [
-  'sigmoid', 'hinge', 'ipo', 'robust', 'bco_pair', 'sppo_hard', 'nca_pair', 'apo_zero', 'apo_down',
-  'sigmoid_norm', 'exo_pair', 'discopop',
+  'sigmoid',
+  'hinge',
+  'ipo',
+  'robust',
+  'bco_pair',
+  'sppo_hard',
+  'nca_pair',
+  'apo_zero',
+  'apo_down',
+  'sigmoid_norm',
+  'exo_pair',
+  'discopop',
 ] as const;
 export type LossType = (typeof LOSS_TYPES)[number];
 
@@ -131,17 +141,36 @@ const isNum = (ok: (v: number) => boolean) => (v: unknown) =>
 const isBool = (v: unknown) => typeof v === 'boolean';
 
 const TRAINING_CHECKS: Check[] = [
-  ['outputDir', (v) => typeof v === 'string' && v !== '', 'a folder name', 'checkpoints and metrics go there'],
+  [
+    'outputDir',
+    (v) => typeof v === 'string' && v !== '',
+    'a folder name',
+    'checkpoints and metrics go there',
+  ],
   ['learningRate', isNum((v) => v > 0), '> 0', 'e.g. 5e-7 for DPO on GPT-2, 2e-5 for SFT'],
   ['perDeviceTrainBatchSize', isInt(1), 'an integer >= 1', 'pairs per micro-batch, e.g. 8'],
   ['perDeviceEvalBatchSize', isInt(1), 'an integer >= 1', 'pairs per eval batch, e.g. 8'],
   ['gradientAccumulationSteps', isInt(1), 'an integer >= 1', 'micro-batches per optimizer step'],
   ['numTrainEpochs', isNum((v) => v > 0), '> 0', 'passes over the data; or set maxSteps'],
-  ['maxSteps', (v) => Number.isInteger(v) && (v === -1 || v >= 1), '-1 or an integer >= 1', '-1 runs numTrainEpochs'],
-  ['warmupRatio', isNum((v) => v >= 0 && v < 1), 'in [0, 1)', 'the fraction of steps spent warming up'],
+  [
+    'maxSteps',
+    (v) => Number.isInteger(v) && (v === -1 || v >= 1),
+    '-1 or an integer >= 1',
+    '-1 runs numTrainEpochs',
+  ],
+  [
+    'warmupRatio',
+    isNum((v) => v >= 0 && v < 1),
+    'in [0, 1)',
+    'the fraction of steps spent warming up',
+  ],
   ['warmupSteps', isInt(0), 'an integer >= 0', '0 uses warmupRatio'],
-  ['lrSchedulerType', (v) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v),
-    'one of linear, cosine, constant, constant_with_warmup', 'linear decays to 0 after warmup'],
+  [
+    'lrSchedulerType',
+    (v) => ['linear', 'cosine', 'constant', 'constant_with_warmup'].includes(v),
+    'one of linear, cosine, constant, constant_with_warmup',
+    'linear decays to 0 after warmup',
+  ],
   ['weightDecay', isNum((v) => v >= 0), '>= 0', 'e.g. 0 or 0.01'],
   ['adamBeta1', isNum((v) => v >= 0 && v < 1), 'in [0, 1)', 'AdamW uses 0.9'],
   ['adamBeta2', isNum((v) => v >= 0 && v < 1), 'in [0, 1)', 'AdamW uses 0.999'],
@@ -154,11 +183,19 @@ const TRAINING_CHECKS: Check[] = [
   ['seed', isInt(0), 'a non-negative integer', 'the same seed repeats a run exactly'],
   ['maxLength', isInt(2), 'an integer >= 2', 'prompt + completion tokens, e.g. 512'],
   ['maxPromptLength', isInt(1), 'an integer >= 1', 'prompt tokens, e.g. 256'],
-  ['truncationMode', (v) => v === 'keep_start' || v === 'keep_end', '"keep_start" or "keep_end"',
-    'keep_end keeps the prompt tokens next to the completion'],
+  [
+    'truncationMode',
+    (v) => v === 'keep_start' || v === 'keep_end',
+    '"keep_start" or "keep_end"',
+    'keep_end keeps the prompt tokens next to the completion',
+  ],
   ['groupByLength', isBool, 'a boolean', 'true batches pairs of similar length'],
-  ['resumeFromCheckpoint', (v) => typeof v === 'boolean' || (typeof v === 'string' && v !== ''),
-    'a checkpoint folder or a boolean', 'true resumes from the newest checkpoint in outputDir'],
+  [
+    'resumeFromCheckpoint',
+    (v) => typeof v === 'boolean' || (typeof v === 'string' && v !== ''),
+    'a checkpoint folder or a boolean',
+    'true resumes from the newest checkpoint in outputDir',
+  ],
   ['saveToDisk', isBool, 'a boolean', 'false keeps metrics in memory only'],
   ['overwriteOutputDir', isBool, 'a boolean', 'true starts over in an outputDir that holds a run'],
   ['plot', isBool, 'a boolean', 'false skips the training-curve plot'],
@@ -166,18 +203,47 @@ const TRAINING_CHECKS: Check[] = [
 
 const DPO_CHECKS: Check[] = [
   ['beta', isNum((v) => v > 0), '> 0', 'beta scales the log-ratio, try 0.1'],
-  ['lossType', (v) => (LOSS_TYPES as readonly string[]).includes(v), `one of ${LOSS_TYPES.join(', ')}`,
-    'sigmoid is the loss of the DPO paper'],
-  ['labelSmoothing', isNum((v) => v >= 0 && v < 0.5), 'in [0, 0.5)', 'the assumed rate of flipped labels (cDPO, robust)'],
+  [
+    'lossType',
+    (v) => (LOSS_TYPES as readonly string[]).includes(v),
+    `one of ${LOSS_TYPES.join(', ')}`,
+    'sigmoid is the loss of the DPO paper',
+  ],
+  [
+    'labelSmoothing',
+    isNum((v) => v >= 0 && v < 0.5),
+    'in [0, 0.5)',
+    'the assumed rate of flipped labels (cDPO, robust)',
+  ],
   ['referenceFree', isBool, 'a boolean', 'true compares against a uniform reference'],
-  ['simpoGamma', isNum(() => true), 'a number', 'SimPO\'s target reward margin; 0 for DPO'],
-  ['rpoAlpha', isNum((v) => v >= 0), '>= 0', '0 turns the NLL term of RPO off, 1 is the paper\'s value'],
-  ['discopopTau', isNum((v) => v > 0), '> 0', 'the temperature of the discopop loss, TRL uses 0.05'],
+  ['simpoGamma', isNum(() => true), 'a number', "SimPO's target reward margin; 0 for DPO"],
+  [
+    'rpoAlpha',
+    isNum((v) => v >= 0),
+    '>= 0',
+    "0 turns the NLL term of RPO off, 1 is the paper's value",
+  ],
+  [
+    'discopopTau',
+    isNum((v) => v > 0),
+    '> 0',
+    'the temperature of the discopop loss, TRL uses 0.05',
+  ],
   ['precomputeRefLogps', isBool, 'a boolean', 'true scores the data with the reference once'],
   ['disableDropout', isBool, 'a boolean', 'true trains the policy without dropout, as TRL does'],
-  ['refLogpsCacheDir', (v) => typeof v === 'string', 'a folder name (or "" for the default)', 'e.g. .cache/ref-logps'],
+  [
+    'refLogpsCacheDir',
+    (v) => typeof v === 'string',
+    'a folder name (or "" for the default)',
+    'e.g. .cache/ref-logps',
+  ],
   ['syncRefModel', isBool, 'a boolean', 'true enables TR-DPO'],
-  ['refModelMixupAlpha', isNum((v) => v >= 0 && v <= 1), 'in [0, 1]', 'TR-DPO mixes ref = alpha * policy + (1 - alpha) * ref'],
+  [
+    'refModelMixupAlpha',
+    isNum((v) => v >= 0 && v <= 1),
+    'in [0, 1]',
+    'TR-DPO mixes ref = alpha * policy + (1 - alpha) * ref',
+  ],
   ['refModelSyncSteps', isInt(1), 'an integer >= 1', 'steps between TR-DPO reference updates'],
 ];
 
@@ -185,11 +251,21 @@ const SFT_CHECKS: Check[] = [
   ['completionOnlyLoss', isBool, 'a boolean', 'true masks the prompt out of the loss'],
 ];
 
-function resolve<T extends object>(defaults: T, checks: Check[], given: Partial<T>, what: string): T {
+function resolve<T extends object>(
+  defaults: T,
+  checks: Check[],
+  given: Partial<T>,
+  what: string,
+): T {
   const known = new Set(Object.keys(defaults));
   for (const key of Object.keys(given)) {
     if (!known.has(key)) {
-      throw expectedError(`a ${what} field`, `(one of ${[...known].join(', ')})`, key, 'check the spelling (camelCase)');
+      throw expectedError(
+        `a ${what} field`,
+        `(one of ${[...known].join(', ')})`,
+        key,
+        'check the spelling (camelCase)',
+      );
     }
   }
   const cfg = { ...defaults } as Record<string, unknown>;
@@ -198,8 +274,12 @@ function resolve<T extends object>(defaults: T, checks: Check[], given: Partial<
     if (!ok(cfg[field])) throw expectedError(field, expected, cfg[field], fix);
   }
   if ((cfg.maxPromptLength as number) >= (cfg.maxLength as number)) {
-    throw expectedError('maxPromptLength', `< maxLength (${cfg.maxLength})`, cfg.maxPromptLength,
-      'leave room for the completion');
+    throw expectedError(
+      'maxPromptLength',
+      `< maxLength (${cfg.maxLength})`,
+      cfg.maxPromptLength,
+      'leave room for the completion',
+    );
   }
   return cfg as T;
 }
@@ -213,18 +293,36 @@ export function sftConfig(given: Partial<SFTConfig> = {}): SFTConfig {
 export function dpoConfig(given: Partial<DPOConfig> = {}): DPOConfig {
   const cfg = resolve(DPO_DEFAULTS, [...TRAINING_CHECKS, ...DPO_CHECKS], given, 'DPOConfig');
   if (cfg.referenceFree && cfg.syncRefModel) {
-    throw expectedError('syncRefModel', 'false with referenceFree', true, 'a reference-free loss has no reference to sync');
+    throw expectedError(
+      'syncRefModel',
+      'false with referenceFree',
+      true,
+      'a reference-free loss has no reference to sync',
+    );
   }
   if (cfg.referenceFree && cfg.precomputeRefLogps) {
-    throw expectedError('precomputeRefLogps', 'false with referenceFree', true, 'there is no reference to score');
+    throw expectedError(
+      'precomputeRefLogps',
+      'false with referenceFree',
+      true,
+      'there is no reference to score',
+    );
   }
   if (cfg.simpoGamma !== 0 && !cfg.referenceFree) {
-    throw expectedError('simpoGamma', '0 with a reference model', cfg.simpoGamma,
-      'SimPO\'s margin belongs to the reference-free loss: set referenceFree too');
+    throw expectedError(
+      'simpoGamma',
+      '0 with a reference model',
+      cfg.simpoGamma,
+      "SimPO's margin belongs to the reference-free loss: set referenceFree too",
+    );
   }
   if (cfg.syncRefModel && cfg.precomputeRefLogps) {
-    throw expectedError('precomputeRefLogps', 'false with syncRefModel', true,
-      'TR-DPO changes the reference, so its log-probs cannot be computed once');
+    throw expectedError(
+      'precomputeRefLogps',
+      'false with syncRefModel',
+      true,
+      'TR-DPO changes the reference, so its log-probs cannot be computed once',
+    );
   }
   return cfg;
 }

@@ -5,7 +5,11 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import {
-  makeBatches, PreferenceBatch, PreferencePair, TokenizedPair, tokenizePairs,
+  makeBatches,
+  PreferenceBatch,
+  PreferencePair,
+  TokenizedPair,
+  tokenizePairs,
 } from '../data';
 import { DpoError } from '../errors';
 import { writeFileAtomic } from '../fsutil';
@@ -38,13 +42,17 @@ export function padIdOf(model: GPT2Model, tokenizer?: Tokenizer): number {
 
 /** Tokenizes text pairs with the config's limits; tokenized pairs pass through. */
 export function toTokenized(
-  data: PreferenceDataset, tokenizer: Tokenizer | undefined,
+  data: PreferenceDataset,
+  tokenizer: Tokenizer | undefined,
   limits: Pick<DPOConfig, 'maxLength' | 'maxPromptLength' | 'truncationMode'>,
 ): TokenizedPair[] {
   if (data.length === 0) return [];
   if ('promptIds' in data[0] && !('kind' in data[0])) return (data as TokenizedPair[]).slice();
   if (!tokenizer) {
-    throw new DpoError('ERR_DPO_CONFIG', 'expected a tokenizer for a dataset of text pairs, got none; pass { tokenizer }');
+    throw new DpoError(
+      'ERR_DPO_CONFIG',
+      'expected a tokenizer for a dataset of text pairs, got none; pass { tokenizer }',
+    );
   }
   return tokenizePairs(data as PreferencePair[], tokenizer, limits).pairs;
 }
@@ -65,33 +73,48 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
     this.trainPairs = toTokenized(opts.trainDataset, opts.tokenizer, args);
     this.evalPairs = opts.evalDataset ? toTokenized(opts.evalDataset, opts.tokenizer, args) : [];
     if (this.trainPairs.length === 0) {
-      throw new DpoError('ERR_DPO_DATA', 'expected training pairs, got none after tokenizing; check the data and maxLength');
+      throw new DpoError(
+        'ERR_DPO_DATA',
+        'expected training pairs, got none after tokenizing; check the data and maxLength',
+      );
     }
     if (!args.referenceFree) {
       this.refModel = opts.refModel ?? opts.model.clone();
       this.refModel.native.setRequiresGrad(false);
     }
     this.lossConfig = {
-      lossType: args.lossType, beta: args.beta, labelSmoothing: args.labelSmoothing,
-      referenceFree: args.referenceFree, simpoGamma: args.simpoGamma, rpoAlpha: args.rpoAlpha,
+      lossType: args.lossType,
+      beta: args.beta,
+      labelSmoothing: args.labelSmoothing,
+      referenceFree: args.referenceFree,
+      simpoGamma: args.simpoGamma,
+      rpoAlpha: args.rpoAlpha,
       discopopTau: args.discopopTau,
     };
   }
 
-
   protected makeEpochBatches(epoch: number): PreferenceBatch[] {
     const a = this.args;
     return makeBatches(this.trainPairs, {
-      batchSize: a.perDeviceTrainBatchSize, seed: a.seed + epoch, groupByLength: a.groupByLength,
+      batchSize: a.perDeviceTrainBatchSize,
+      seed: a.seed + epoch,
+      groupByLength: a.groupByLength,
       padId: padIdOf(this.model, this.tokenizer),
     });
   }
 
-  protected trainExampleCount(): number { return this.trainPairs.length; }
-  protected evalExampleCount(): number { return this.evalPairs.length; }
+  protected trainExampleCount(): number {
+    return this.trainPairs.length;
+  }
+  protected evalExampleCount(): number {
+    return this.evalPairs.length;
+  }
 
   /** Reference log-probs of a batch [2B], chosen rows first; null when reference-free. */
-  private async refLogpsOf(batch: PreferenceBatch, pairs?: readonly TokenizedPair[]): Promise<Float32Array | null> {
+  private async refLogpsOf(
+    batch: PreferenceBatch,
+    pairs?: readonly TokenizedPair[],
+  ): Promise<Float32Array | null> {
     if (!this.refModel) return null;
     if (this.refCache && pairs) {
       const out = new Float32Array(batch.rows);
@@ -116,12 +139,18 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
 
   private batchPairs = new WeakMap<PreferenceBatch, TokenizedPair[]>();
 
-  protected async forwardBackward(batch: PreferenceBatch, scale: number): Promise<Record<string, number>> {
+  protected async forwardBackward(
+    batch: PreferenceBatch,
+    scale: number,
+  ): Promise<Record<string, number>> {
     // reference: frozen log-probs of the same rows (precomputed, or one eval forward)
     const ref = await this.refLogpsOf(batch, this.pairsOf(batch));
     // policy: fused forward, loss and backward
-    const out = await this.fn.dpoBackward(this.model.native, batch, ref, this.lossConfig,
-      { train: !this.args.disableDropout, scale, computeGrad: true });
+    const out = await this.fn.dpoBackward(this.model.native, batch, ref, this.lossConfig, {
+      train: !this.args.disableDropout,
+      scale,
+      computeGrad: true,
+    });
     // bco_pair shifts its rewards by a running mean that the next step continues from
     this.lossConfig.bcoRunningMean = out.bcoRunningMean;
     this.lossConfig.bcoRunningCount = out.bcoRunningCount;
@@ -137,7 +166,8 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
       for (let b = 0; b < batch.pairs; b++) {
         const key = rowKey(batch, b) + '|' + rowKey(batch, batch.pairs + b);
         const p = this.pairIndex().get(key);
-        if (!p) throw new DpoError('ERR_DPO_DATA', 'internal: a batch row matches no precomputed pair');
+        if (!p)
+          throw new DpoError('ERR_DPO_DATA', 'internal: a batch row matches no precomputed pair');
         pairs.push(p);
       }
       this.batchPairs.set(batch, pairs);
@@ -150,19 +180,33 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
     if (!this.index) {
       this.index = new Map();
       for (const p of [...this.trainPairs, ...this.evalPairs]) {
-        this.index.set([...p.promptIds, -1, ...p.chosenIds].join(',') + '|' +
-          [...p.promptIds, -1, ...p.rejectedIds].join(','), p);
+        this.index.set(
+          [...p.promptIds, -1, ...p.chosenIds].join(',') +
+            '|' +
+            [...p.promptIds, -1, ...p.rejectedIds].join(','),
+          p,
+        );
       }
     }
     return this.index;
   }
 
   /** Loss and reward metrics over the eval pairs (eval_-prefixed); no gradient, no dropout. */
-  async evaluate(pairs: readonly TokenizedPair[] = this.evalPairs): Promise<MetricsRecord | undefined> {
+  async evaluate(
+    pairs: readonly TokenizedPair[] = this.evalPairs,
+  ): Promise<MetricsRecord | undefined> {
     if (pairs.length === 0) return undefined;
-    const m = await evaluatePairs(this.model, this.refModel ?? null, pairs, {
-      ...this.lossConfig, batchSize: this.args.perDeviceEvalBatchSize, padId: padIdOf(this.model, this.tokenizer),
-    }, this.refCache ? (batch, b) => this.refLogpsOf(batch, b) : undefined);
+    const m = await evaluatePairs(
+      this.model,
+      this.refModel ?? null,
+      pairs,
+      {
+        ...this.lossConfig,
+        batchSize: this.args.perDeviceEvalBatchSize,
+        padId: padIdOf(this.model, this.tokenizer),
+      },
+      this.refCache ? (batch, b) => this.refLogpsOf(batch, b) : undefined,
+    );
     return evalPrefixed(m);
   }
 
@@ -170,16 +214,20 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
    * Scores every pair with the reference once and keeps the results in a cache file named by a
    * hash of the reference weights and the token ids scored (which fix tokenizer, data and limits).
    */
-  async precomputeRefLogps(pairs: readonly TokenizedPair[]): Promise<Map<TokenizedPair, [number, number]>> {
+  async precomputeRefLogps(
+    pairs: readonly TokenizedPair[],
+  ): Promise<Map<TokenizedPair, [number, number]>> {
     const ref = this.refModel!;
     const hash = crypto.createHash('sha256');
     for (const name of ref.native.parameterNames()) {
       const p = ref.native.getParameter(name).data;
       hash.update(name).update(new Uint8Array(p.buffer, p.byteOffset, p.byteLength));
     }
-    for (const p of pairs) hash.update(Int32Array.from([...p.promptIds, -1, ...p.chosenIds, -2, ...p.rejectedIds, -3]));
+    for (const p of pairs)
+      hash.update(Int32Array.from([...p.promptIds, -1, ...p.chosenIds, -2, ...p.rejectedIds, -3]));
     const key = hash.digest('hex').slice(0, 32);
-    const dir = this.args.refLogpsCacheDir || path.join(os.homedir(), '.cache', 'node-dpo', 'ref-logps');
+    const dir =
+      this.args.refLogpsCacheDir || path.join(os.homedir(), '.cache', 'node-dpo', 'ref-logps');
     const file = path.join(dir, `${key}.f32`);
 
     let values: Float32Array;
@@ -192,7 +240,11 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
       const B = this.args.perDeviceEvalBatchSize;
       for (let i = 0; i < pairs.length; i += B) {
         const chunk = pairs.slice(i, i + B);
-        const batch = makeBatches(chunk, { batchSize: chunk.length, shuffle: false, padId: padIdOf(ref, this.tokenizer) })[0];
+        const batch = makeBatches(chunk, {
+          batchSize: chunk.length,
+          shuffle: false,
+          padId: padIdOf(ref, this.tokenizer),
+        })[0];
         const logps = await this.fn.sequenceLogps(ref.native, batch);
         for (let b = 0; b < chunk.length; b++) {
           values[2 * (i + b)] = logps[b];
@@ -220,7 +272,10 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
 
   protected override lossState(): Record<string, number> | undefined {
     if (this.args.lossType !== 'bco_pair') return undefined;
-    return { bcoRunningMean: this.lossConfig.bcoRunningMean ?? 0, bcoRunningCount: this.lossConfig.bcoRunningCount ?? 0 };
+    return {
+      bcoRunningMean: this.lossConfig.bcoRunningMean ?? 0,
+      bcoRunningCount: this.lossConfig.bcoRunningCount ?? 0,
+    };
   }
 
   protected override restoreLossState(state: Record<string, number>): void {
@@ -244,7 +299,11 @@ const rowKey = (batch: PreferenceBatch, r: number) => {
 };
 
 /** target = alpha * source + (1 - alpha) * target (TR-DPO's soft update), in the addon. */
-export async function mixWeights(target: GPT2Model, source: GPT2Model, alpha: number): Promise<void> {
+export async function mixWeights(
+  target: GPT2Model,
+  source: GPT2Model,
+  alpha: number,
+): Promise<void> {
   await target.native.mixWeightsFrom(source.native, alpha);
 }
 
@@ -259,18 +318,31 @@ export interface EvaluateOptions extends NativeDpoConfig {
  * where the policy alone gives the chosen completion the higher log-prob.
  */
 export async function evaluatePairs(
-  policy: GPT2Model, ref: GPT2Model | null, pairs: readonly TokenizedPair[], opts: EvaluateOptions,
+  policy: GPT2Model,
+  ref: GPT2Model | null,
+  pairs: readonly TokenizedPair[],
+  opts: EvaluateOptions,
   refLogpsOf?: (batch: PreferenceBatch, pairs: TokenizedPair[]) => Promise<Float32Array | null>,
 ): Promise<Record<string, number>> {
   const fn = native();
   const means = new RunningMeans();
   for (let i = 0; i < pairs.length; i += opts.batchSize) {
     const chunk = pairs.slice(i, i + opts.batchSize);
-    const batch = makeBatches(chunk, { batchSize: chunk.length, shuffle: false, padId: opts.padId ?? padIdOf(policy) })[0];
-    const refLogps = refLogpsOf ? await refLogpsOf(batch, chunk)
-      : ref ? await fn.sequenceLogps(ref.native, batch) : null;
-    const out = await fn.dpoBackward(policy.native, batch, refLogps, opts,
-      { train: false, scale: 0, computeGrad: false });
+    const batch = makeBatches(chunk, {
+      batchSize: chunk.length,
+      shuffle: false,
+      padId: opts.padId ?? padIdOf(policy),
+    })[0];
+    const refLogps = refLogpsOf
+      ? await refLogpsOf(batch, chunk)
+      : ref
+        ? await fn.sequenceLogps(ref.native, batch)
+        : null;
+    const out = await fn.dpoBackward(policy.native, batch, refLogps, opts, {
+      train: false,
+      scale: 0,
+      computeGrad: false,
+    });
     let own = 0;
     for (let b = 0; b < chunk.length; b++) own += out.chosenLogps[b] > out.rejectedLogps[b] ? 1 : 0;
     means.add({ ...dpoBatchMetrics(out), 'logps/accuracies': own / chunk.length }, chunk.length);

@@ -33,11 +33,20 @@ export class RunningMeans {
 
 /** DPO metrics of one batch, from the kernel's per-pair outputs (TRL's definitions). */
 export function dpoBatchMetrics(o: {
-  loss: number; chosenRewards: Float32Array; rejectedRewards: Float32Array; chosenLogps: Float32Array;
-  rejectedLogps: Float32Array; chosenLogitsMean: number; rejectedLogitsMean: number;
+  loss: number;
+  chosenRewards: Float32Array;
+  rejectedRewards: Float32Array;
+  chosenLogps: Float32Array;
+  rejectedLogps: Float32Array;
+  chosenLogitsMean: number;
+  rejectedLogitsMean: number;
 }): Record<string, number> {
   const B = o.chosenRewards.length;
-  let rc = 0, rr = 0, acc = 0, lc = 0, lr = 0;
+  let rc = 0,
+    rr = 0,
+    acc = 0,
+    lc = 0,
+    lr = 0;
   for (let b = 0; b < B; b++) {
     rc += o.chosenRewards[b];
     rr += o.rejectedRewards[b];
@@ -79,10 +88,17 @@ export class MetricsFile {
   /** On resume: keeps only records up to `step`, so re-run steps are not written twice. */
   truncateAfter(step: number): void {
     if (!fs.existsSync(this.file)) return;
-    const kept = fs.readFileSync(this.file, 'utf8').split('\n').filter((line) => {
-      if (!line.trim()) return false;
-      try { return (JSON.parse(line).step ?? 0) <= step; } catch { return false; }
-    });
+    const kept = fs
+      .readFileSync(this.file, 'utf8')
+      .split('\n')
+      .filter((line) => {
+        if (!line.trim()) return false;
+        try {
+          return (JSON.parse(line).step ?? 0) <= step;
+        } catch {
+          return false;
+        }
+      });
     fs.writeFileSync(this.file, kept.map((l) => l + '\n').join(''));
   }
 
@@ -93,5 +109,9 @@ export class MetricsFile {
 
 /** Reads metrics.jsonl back. */
 export function readMetrics(file: string): MetricsRecord[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
 }

@@ -3,7 +3,11 @@
 import type { LrSchedulerType } from './config';
 
 /** Warmup steps: warmupSteps when > 0, else ceil(warmupRatio * totalSteps). */
-export function warmupStepsOf(totalSteps: number, warmupSteps: number, warmupRatio: number): number {
+export function warmupStepsOf(
+  totalSteps: number,
+  warmupSteps: number,
+  warmupRatio: number,
+): number {
   return warmupSteps > 0 ? warmupSteps : Math.ceil(warmupRatio * totalSteps);
 }
 
@@ -12,7 +16,11 @@ export function warmupStepsOf(totalSteps: number, warmupSteps: number, warmupRat
  * `totalSteps`: peak * step / warmup during warmup, then the schedule's decay.
  */
 export function learningRateAt(
-  step: number, totalSteps: number, peak: number, type: LrSchedulerType, warmup: number,
+  step: number,
+  totalSteps: number,
+  peak: number,
+  type: LrSchedulerType,
+  warmup: number,
 ): number {
   if (type === 'constant') return peak;
   if (step < warmup) return (peak * step) / Math.max(1, warmup);

@@ -10,8 +10,15 @@ import { native, NativeAdamW } from '../native';
 import type { Tokenizer } from '../tokenizer';
 import { plotMetrics } from '../plot/svg';
 import {
-  checkpointName, listCheckpoints, OPTIMIZER_FILE, readTrainerState, resolveResume, RNG_FILE,
-  rotateCheckpoints, saveCheckpoint, TrainerState,
+  checkpointName,
+  listCheckpoints,
+  OPTIMIZER_FILE,
+  readTrainerState,
+  resolveResume,
+  RNG_FILE,
+  rotateCheckpoints,
+  saveCheckpoint,
+  TrainerState,
 } from './checkpoint';
 import type { TrainingConfig } from './config';
 import { MetricsFile, MetricsRecord, RunningMeans } from './metrics';
@@ -80,10 +87,14 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
   /** Work after each optimizer step (TR-DPO's reference sync). */
   protected async afterStep(_step: number): Promise<void> {}
   /** Extra state to checkpoint: the reference when it changes during training. */
-  protected checkpointRefModel(): GPT2Model | undefined { return undefined; }
+  protected checkpointRefModel(): GPT2Model | undefined {
+    return undefined;
+  }
   protected async restoreRefModel(_dir: string): Promise<void> {}
   /** Loss state that carries from step to step, saved with checkpoints. */
-  protected lossState(): Record<string, number> | undefined { return undefined; }
+  protected lossState(): Record<string, number> | undefined {
+    return undefined;
+  }
   protected restoreLossState(_state: Record<string, number>): void {}
   protected abstract readonly kind: 'sft' | 'dpo';
 
@@ -104,13 +115,18 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
 
   /** Optimizer steps per epoch: micro-batches / accumulation, at least 1. */
   stepsPerEpoch(): number {
-    return Math.max(1, Math.floor(this.epochBatches(0).length / this.args.gradientAccumulationSteps));
+    return Math.max(
+      1,
+      Math.floor(this.epochBatches(0).length / this.args.gradientAccumulationSteps),
+    );
   }
 
   /** Total optimizer steps of the run. */
   totalSteps(): number {
     const a = this.args;
-    return a.maxSteps > 0 ? a.maxSteps : Math.max(1, Math.ceil(this.stepsPerEpoch() * a.numTrainEpochs));
+    return a.maxSteps > 0
+      ? a.maxSteps
+      : Math.max(1, Math.ceil(this.stepsPerEpoch() * a.numTrainEpochs));
   }
 
   private running = false;
@@ -118,8 +134,11 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
   /** Runs the training; a trainer runs one training at a time. */
   async train(): Promise<TrainResult> {
     if (this.running) {
-      throw new DpoError('ERR_DPO_CONFIG', 'expected one train() at a time, got a second call while the ' +
-        'first runs; await the first (a trainer and its model train one run at a time)');
+      throw new DpoError(
+        'ERR_DPO_CONFIG',
+        'expected one train() at a time, got a second call while the ' +
+          'first runs; await the first (a trainer and its model train one run at a time)',
+      );
     }
     this.running = true;
     try {
@@ -135,12 +154,19 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
     const maxSteps = this.totalSteps();
     const warmup = warmupStepsOf(maxSteps, a.warmupSteps, a.warmupRatio);
     this.optimizer = new (native().AdamW)(this.model.native, {
-      lr: a.learningRate, beta1: a.adamBeta1, beta2: a.adamBeta2, eps: a.adamEpsilon, weightDecay: a.weightDecay,
+      lr: a.learningRate,
+      beta1: a.adamBeta1,
+      beta2: a.adamBeta2,
+      eps: a.adamEpsilon,
+      weightDecay: a.weightDecay,
     });
 
     // resume: weights, optimizer moments, dropout RNG, log history, data position
     if (a.saveToDisk && fs.existsSync(a.outputDir) && !fs.statSync(a.outputDir).isDirectory()) {
-      throw new DpoError('ERR_DPO_CONFIG', `expected outputDir to be a folder, got the file ${a.outputDir}; choose another path`);
+      throw new DpoError(
+        'ERR_DPO_CONFIG',
+        `expected outputDir to be a folder, got the file ${a.outputDir}; choose another path`,
+      );
     }
     const resumeDir = a.saveToDisk ? resolveResume(a.outputDir, a.resumeFromCheckpoint) : undefined;
     if (a.saveToDisk && !resumeDir) {
@@ -157,8 +183,12 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
     if (resumeDir) metricsFile?.truncateAfter(step);
     await this.prepare();
     this.emit('begin', {
-      maxSteps, stepsPerEpoch: spe, startStep: step, resumedFrom: resumeDir,
-      trainExamples: this.trainExampleCount(), evalExamples: this.evalExampleCount(),
+      maxSteps,
+      stepsPerEpoch: spe,
+      startStep: step,
+      resumedFrom: resumeDir,
+      trainExamples: this.trainExampleCount(),
+      evalExamples: this.evalExampleCount(),
     } satisfies TrainBegin);
 
     const means = new RunningMeans();
@@ -184,16 +214,24 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       this.optimizer.zeroGrad();
       let stepLoss = 0;
       for (const batch of micro) {
-        const m = await this.guardNumeric(() => this.forwardBackward(batch, 1 / micro.length), step + 1, lastCheckpoint);
-        if (!Number.isFinite(m.loss)) throw this.numericError('loss', m.loss, step + 1, lastCheckpoint);
+        const m = await this.guardNumeric(
+          () => this.forwardBackward(batch, 1 / micro.length),
+          step + 1,
+          lastCheckpoint,
+        );
+        if (!Number.isFinite(m.loss))
+          throw this.numericError('loss', m.loss, step + 1, lastCheckpoint);
         stepLoss += m.loss / micro.length;
         means.add(m);
         for (let r = 0; r < batch.rows; r++) stepTokens += batch.lengths[r];
       }
 
       // clip: the pre-clip norm is logged; a non-finite norm stops before the weights change
-      const gradNorm = this.optimizer.clipGradNorm(a.maxGradNorm > 0 ? a.maxGradNorm : Number.MAX_VALUE);
-      if (!Number.isFinite(gradNorm)) throw this.numericError('grad_norm', gradNorm, step + 1, lastCheckpoint);
+      const gradNorm = this.optimizer.clipGradNorm(
+        a.maxGradNorm > 0 ? a.maxGradNorm : Number.MAX_VALUE,
+      );
+      if (!Number.isFinite(gradNorm))
+        throw this.numericError('grad_norm', gradNorm, step + 1, lastCheckpoint);
       means.add({ grad_norm: gradNorm });
 
       // update
@@ -208,8 +246,11 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       const epochFloat = step / spe;
       if (step % a.loggingSteps === 0 || step === maxSteps) {
         const m: MetricsRecord = {
-          ...means.take(), learning_rate: lr, epoch: round(epochFloat),
-          tokens_per_second: windowMs > 0 ? (windowTokens * 1000) / windowMs : 0, step,
+          ...means.take(),
+          learning_rate: lr,
+          epoch: round(epochFloat),
+          tokens_per_second: windowMs > 0 ? (windowTokens * 1000) / windowMs : 0,
+          step,
         };
         windowTokens = 0;
         windowMs = 0;
@@ -217,7 +258,11 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
         this.emit('log', m);
       }
       this.emit('step', {
-        step, maxSteps, epoch: epochFloat, loss: stepLoss, learningRate: lr,
+        step,
+        maxSteps,
+        epoch: epochFloat,
+        loss: stepLoss,
+        learningRate: lr,
         tokensPerSecond: stepMs > 0 ? (stepTokens * 1000) / stepMs : 0,
       } satisfies StepEvent);
 
@@ -252,13 +297,20 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       if (!interrupted) {
         await this.model.savePretrained(a.outputDir, { tokenizer: this.tokenizer });
         if (a.plot && this.logHistory.length > 0) {
-          const svg = plotMetrics(this.logHistory, `${this.kind.toUpperCase()} ${path.basename(path.resolve(a.outputDir))}`);
+          const svg = plotMetrics(
+            this.logHistory,
+            `${this.kind.toUpperCase()} ${path.basename(path.resolve(a.outputDir))}`,
+          );
           fs.writeFileSync(path.join(a.outputDir, 'training_curves.svg'), svg);
         }
       }
     }
     const result: TrainResult = {
-      globalStep: step, interrupted, checkpoint: lastCheckpoint, logHistory: this.logHistory, outputDir: a.outputDir,
+      globalStep: step,
+      interrupted,
+      checkpoint: lastCheckpoint,
+      logHistory: this.logHistory,
+      outputDir: a.outputDir,
     };
     this.emit('end', result);
     return result;
@@ -267,15 +319,35 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
   private async save(step: number, maxSteps: number, spe: number): Promise<string> {
     const a = this.args;
     const state: TrainerState = {
-      global_step: step, max_steps: maxSteps, epoch: round(step / spe), num_train_epochs: a.numTrainEpochs,
-      logging_steps: a.loggingSteps, eval_steps: a.evalSteps, save_steps: a.saveSteps,
-      train_batch_size: a.perDeviceTrainBatchSize, seed: a.seed, log_history: this.logHistory,
-      best_metric: null, data_position: { epoch: Math.floor(step / spe), batch: (step % spe) * a.gradientAccumulationSteps },
-      steps_per_epoch: spe, rng_saved: false, optimizer_saved: false, ref_model_saved: false,
-      trainer: this.kind, config: { ...a } as Record<string, unknown>, loss_state: this.lossState(),
+      global_step: step,
+      max_steps: maxSteps,
+      epoch: round(step / spe),
+      num_train_epochs: a.numTrainEpochs,
+      logging_steps: a.loggingSteps,
+      eval_steps: a.evalSteps,
+      save_steps: a.saveSteps,
+      train_batch_size: a.perDeviceTrainBatchSize,
+      seed: a.seed,
+      log_history: this.logHistory,
+      best_metric: null,
+      data_position: {
+        epoch: Math.floor(step / spe),
+        batch: (step % spe) * a.gradientAccumulationSteps,
+      },
+      steps_per_epoch: spe,
+      rng_saved: false,
+      optimizer_saved: false,
+      ref_model_saved: false,
+      trainer: this.kind,
+      config: { ...a } as Record<string, unknown>,
+      loss_state: this.lossState(),
     };
     const dir = await saveCheckpoint(a.outputDir, {
-      model: this.model, tokenizer: this.tokenizer, optimizer: this.optimizer!, refModel: this.checkpointRefModel(), state,
+      model: this.model,
+      tokenizer: this.tokenizer,
+      optimizer: this.optimizer!,
+      refModel: this.checkpointRefModel(),
+      state,
     });
     await rotateCheckpoints(a.outputDir, a.saveTotalLimit);
     this.emit('save', { step, dir });
@@ -285,13 +357,17 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
   private async restore(dir: string): Promise<number> {
     const state = readTrainerState(dir);
     if (state.trainer !== this.kind) {
-      throw new DpoError('ERR_DPO_CHECKPOINT',
-        `expected a ${this.kind} checkpoint in ${dir}, got a ${state.trainer} one; resume with the command that wrote it`);
+      throw new DpoError(
+        'ERR_DPO_CHECKPOINT',
+        `expected a ${this.kind} checkpoint in ${dir}, got a ${state.trainer} one; resume with the command that wrote it`,
+      );
     }
     if (state.steps_per_epoch !== this.stepsPerEpoch()) {
-      throw new DpoError('ERR_DPO_CHECKPOINT',
+      throw new DpoError(
+        'ERR_DPO_CHECKPOINT',
         `expected ${state.steps_per_epoch} steps per epoch as in ${dir}, got ${this.stepsPerEpoch()}; ` +
-        'resume with the same data, batch size and gradient accumulation');
+          'resume with the same data, batch size and gradient accumulation',
+      );
     }
     await this.model.native.loadWeights([path.join(dir, 'model.safetensors')]);
     if (state.optimizer_saved) await this.optimizer!.loadState(path.join(dir, OPTIMIZER_FILE));
@@ -304,7 +380,11 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
     return state.global_step;
   }
 
-  private async guardNumeric<T>(fn: () => Promise<T>, step: number, lastCheckpoint?: string): Promise<T> {
+  private async guardNumeric<T>(
+    fn: () => Promise<T>,
+    step: number,
+    lastCheckpoint?: string,
+  ): Promise<T> {
     try {
       return await fn();
     } catch (err) {
@@ -317,13 +397,22 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
     }
   }
 
-  private numericError(what: string, got: number, step: number, lastCheckpoint?: string, cause?: Error): DpoError {
+  private numericError(
+    what: string,
+    got: number,
+    step: number,
+    lastCheckpoint?: string,
+    cause?: Error,
+  ): DpoError {
     const kept = lastCheckpoint
       ? `the last good checkpoint, ${lastCheckpoint}, is kept`
       : 'no checkpoint was saved before it';
-    return new DpoError('ERR_DPO_NUMERIC',
+    return new DpoError(
+      'ERR_DPO_NUMERIC',
       `expected a finite ${what} at step ${step}, got ${got}; the run stopped and ${kept}. ` +
-      'Lower the learning rate, raise warmup, or check the data', { cause });
+        'Lower the learning rate, raise warmup, or check the data',
+      { cause },
+    );
   }
 }
 
@@ -331,21 +420,25 @@ const round = (x: number) => Math.round(x * 1e4) / 1e4;
 
 // A new run in a folder that holds another run's checkpoints or metrics would mix the two.
 function previousRun(outputDir: string): string[] {
-  return [...listCheckpoints(outputDir).map((c) => path.basename(c.dir)), 'metrics.jsonl']
-    .filter((f) => fs.existsSync(path.join(outputDir, f)));
+  return [...listCheckpoints(outputDir).map((c) => path.basename(c.dir)), 'metrics.jsonl'].filter(
+    (f) => fs.existsSync(path.join(outputDir, f)),
+  );
 }
 
 function clearFinishedRun(outputDir: string): void {
-  for (const f of previousRun(outputDir)) fs.rmSync(path.join(outputDir, f), { recursive: true, force: true });
+  for (const f of previousRun(outputDir))
+    fs.rmSync(path.join(outputDir, f), { recursive: true, force: true });
 }
 
 function refuseFinishedRun(outputDir: string): void {
   const held = previousRun(outputDir);
   if (held.length > 0) {
-    throw new DpoError('ERR_DPO_CONFIG',
+    throw new DpoError(
+      'ERR_DPO_CONFIG',
       `expected an outputDir without a previous run, got ${outputDir} holding ${held.slice(0, 3).join(', ')}; ` +
-      'resume it (resumeFromCheckpoint, --resume), choose another folder, or start over with ' +
-      'overwriteOutputDir (--overwrite-output-dir)');
+        'resume it (resumeFromCheckpoint, --resume), choose another folder, or start over with ' +
+        'overwriteOutputDir (--overwrite-output-dir)',
+    );
   }
 }
 

@@ -3,7 +3,12 @@
 
 export type Weights = Record<string, { shape: readonly number[]; data: Float32Array }>;
 
-export interface RefConfig { n_layer: number; n_head: number; n_embd: number; layer_norm_epsilon: number }
+export interface RefConfig {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+  layer_norm_epsilon: number;
+}
 
 function layerNorm(x: number[], w: Float32Array, b: Float32Array, eps: number): number[] {
   const n = x.length;
@@ -13,24 +18,38 @@ function layerNorm(x: number[], w: Float32Array, b: Float32Array, eps: number): 
 }
 
 // y = x W + b with W stored [in, out] (Hugging Face's Conv1D).
-function conv1d(x: number[], W: { shape: readonly number[]; data: Float32Array }, b: Float32Array): number[] {
+function conv1d(
+  x: number[],
+  W: { shape: readonly number[]; data: Float32Array },
+  b: Float32Array,
+): number[] {
   const [nIn, nOut] = W.shape;
   const y = Array.from(b, Number);
   for (let i = 0; i < nIn; i++) for (let j = 0; j < nOut; j++) y[j] += x[i] * W.data[i * nOut + j];
   return y;
 }
 
-const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+const geluTanh = (x: number) =>
+  0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 
 /** Logits [T][V] for one sequence of token ids. */
 export function referenceLogits(w: Weights, cfg: RefConfig, ids: number[]): number[][] {
-  const C = cfg.n_embd, NH = cfg.n_head, hs = C / NH, eps = cfg.layer_norm_epsilon;
-  const row = (name: string, r: number) => Array.from(w[name].data.subarray(r * C, (r + 1) * C), Number);
+  const C = cfg.n_embd,
+    NH = cfg.n_head,
+    hs = C / NH,
+    eps = cfg.layer_norm_epsilon;
+  const row = (name: string, r: number) =>
+    Array.from(w[name].data.subarray(r * C, (r + 1) * C), Number);
   let x = ids.map((id, t) => row('wte.weight', id).map((v, c) => v + row('wpe.weight', t)[c]));
   for (let l = 0; l < cfg.n_layer; l++) {
     const p = (n: string) => w[`h.${l}.${n}`];
-    const qkv = x.map((xt) => conv1d(layerNorm(xt, p('ln_1.weight').data, p('ln_1.bias').data, eps),
-      p('attn.c_attn.weight'), p('attn.c_attn.bias').data));
+    const qkv = x.map((xt) =>
+      conv1d(
+        layerNorm(xt, p('ln_1.weight').data, p('ln_1.bias').data, eps),
+        p('attn.c_attn.weight'),
+        p('attn.c_attn.bias').data,
+      ),
+    );
     const attnOut = x.map((_, t) => {
       const y = new Array(C).fill(0);
       for (let h = 0; h < NH; h++) {
@@ -51,7 +70,11 @@ export function referenceLogits(w: Weights, cfg: RefConfig, ids: number[]): numb
     });
     x = x.map((xt, t) => xt.map((v, c) => v + attnOut[t][c]));
     x = x.map((xt) => {
-      const hdn = conv1d(layerNorm(xt, p('ln_2.weight').data, p('ln_2.bias').data, eps), p('mlp.c_fc.weight'), p('mlp.c_fc.bias').data);
+      const hdn = conv1d(
+        layerNorm(xt, p('ln_2.weight').data, p('ln_2.bias').data, eps),
+        p('mlp.c_fc.weight'),
+        p('mlp.c_fc.bias').data,
+      );
       const out = conv1d(hdn.map(geluTanh), p('mlp.c_proj.weight'), p('mlp.c_proj.bias').data);
       return xt.map((v, c) => v + out[c]);
     });
@@ -60,7 +83,8 @@ export function referenceLogits(w: Weights, cfg: RefConfig, ids: number[]): numb
   return x.map((xt) => {
     const hf = layerNorm(xt, w['ln_f.weight'].data, w['ln_f.bias'].data, eps);
     const logits = [];
-    for (let v = 0; v < V; v++) logits.push(hf.reduce((acc, hc, c) => acc + hc * w['wte.weight'].data[v * C + c], 0));
+    for (let v = 0; v < V; v++)
+      logits.push(hf.reduce((acc, hc, c) => acc + hc * w['wte.weight'].data[v * C + c], 0));
     return logits;
   });
 }

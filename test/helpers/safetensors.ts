@@ -9,12 +9,20 @@ export interface RawTensor {
   offsets?: [number, number]; // override the computed data_offsets
 }
 
-export function writeSafetensors(file: string, tensors: Record<string, RawTensor>, options: { headerLength?: number } = {}): void {
+export function writeSafetensors(
+  file: string,
+  tensors: Record<string, RawTensor>,
+  options: { headerLength?: number } = {},
+): void {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   const bodies: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: t.offsets ?? [offset, offset + t.bytes.length] };
+    header[name] = {
+      dtype: t.dtype,
+      shape: t.shape,
+      data_offsets: t.offsets ?? [offset, offset + t.bytes.length],
+    };
     offset += t.bytes.length;
     bodies.push(t.bytes);
   }
@@ -30,15 +38,24 @@ export function readSafetensorsHeader(file: string): Record<string, any> {
   return JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
 }
 
-export function readSafetensorsTensor(file: string, name: string): { dtype: string; shape: number[]; bytes: Buffer } {
+export function readSafetensorsTensor(
+  file: string,
+  name: string,
+): { dtype: string; shape: number[]; bytes: Buffer } {
   const buf = fs.readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
   const e = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'))[name];
-  return { dtype: e.dtype, shape: e.shape, bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) };
+  return {
+    dtype: e.dtype,
+    shape: e.shape,
+    bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]),
+  };
 }
 
 export function f32Bytes(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  return new Uint8Array(
+    values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength),
+  );
 }
 
 // IEEE half and bfloat16 encodings, round to nearest even.
@@ -58,12 +75,12 @@ export function toF16Bits(x: number): number {
     let half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
+    if (rem > mid || (rem === mid && half & 1)) half++;
     return sign | half;
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return sign | half;
 }
 

@@ -4,12 +4,14 @@ import { formatInspectReport, inspectData, InspectOptions, TruncationMode } from
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`expected an integer >= 1, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || n < 1)
+    throw new InvalidArgumentError(`expected an integer >= 1, got ${JSON.stringify(value)}`);
   return n;
 }
 
 function nonNegativeInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected an integer >= 0, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value))
+    throw new InvalidArgumentError(`expected an integer >= 0, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -41,7 +43,10 @@ export function register(program: Command): void {
   data
     .command('inspect')
     .description('Show the format, counts, token lengths, truncation and examples of a dataset')
-    .argument('<file>', 'a .jsonl(.gz), .json or .parquet file, a folder, a hub dataset (owner/name) in the local cache, or builtin:arithmetic')
+    .argument(
+      '<file>',
+      'a .jsonl(.gz), .json or .parquet file, a folder, a hub dataset (owner/name) in the local cache, or builtin:arithmetic',
+    )
     .option('--prompt-key <name>', 'field holding the prompt', 'prompt')
     .option('--chosen-key <name>', 'field holding the chosen response', 'chosen')
     .option('--rejected-key <name>', 'field holding the rejected response', 'rejected')
@@ -50,9 +55,17 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model folder whose tokenizer to use (default: GPT-2)')
     .option('--max-length <n>', 'limit on prompt + completion tokens', positiveInt)
     .option('--max-prompt-length <n>', 'limit on prompt tokens', positiveInt)
-    .option('--truncation-mode <mode>', 'keep_start or keep_end of a long prompt', truncationMode, 'keep_end')
+    .option(
+      '--truncation-mode <mode>',
+      'keep_start or keep_end of a long prompt',
+      truncationMode,
+      'keep_end',
+    )
     .option('--skip-bad-rows', 'count and skip malformed rows instead of stopping')
-    .option('--keep-degenerate', 'keep identical, empty and prefix pairs (they are counted either way)')
+    .option(
+      '--keep-degenerate',
+      'keep identical, empty and prefix pairs (they are counted either way)',
+    )
     .option('--examples <n>', 'examples to render', nonNegativeInt, 3)
     .option('--json', 'print the report as JSON')
     .action(async (file: string, flags: InspectFlags) => {
@@ -71,6 +84,8 @@ export function register(program: Command): void {
         examples: flags.examples,
       };
       const report = await inspectData(file, opts);
-      process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatInspectReport(report));
+      process.stdout.write(
+        flags.json ? JSON.stringify(report, null, 2) + '\n' : formatInspectReport(report),
+      );
     });
 }

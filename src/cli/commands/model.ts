@@ -27,10 +27,15 @@ export async function initCommand(o: InitOptions): Promise<GPT2Model> {
   if (o.nHead !== undefined) overrides.n_head = o.nHead;
   if (o.nEmbd !== undefined) overrides.n_embd = o.nEmbd;
   if (o.nPositions !== undefined) overrides.n_positions = o.nPositions;
-  const held = ['config.json', 'model.safetensors'].filter((f) => fs.existsSync(path.join(o.out, f)));
+  const held = ['config.json', 'model.safetensors'].filter((f) =>
+    fs.existsSync(path.join(o.out, f)),
+  );
   if (held.length > 0 && !o.overwrite) {
-    throw new DpoError('ERR_DPO_CONFIG', `expected --out to name a new folder, got ${o.out} holding ` +
-      `${held.join(' and ')}; choose another folder, or pass --overwrite to replace that model`);
+    throw new DpoError(
+      'ERR_DPO_CONFIG',
+      `expected --out to name a new folder, got ${o.out} holding ` +
+        `${held.join(' and ')}; choose another folder, or pass --overwrite to replace that model`,
+    );
   }
   const model = GPT2Model.init(presetConfig(o.preset, overrides), o.seed);
   await model.savePretrained(o.out, { dtype: o.dtype, tokenizer: await loadTokenizer() });
@@ -40,7 +45,9 @@ export async function initCommand(o: InitOptions): Promise<GPT2Model> {
 export function register(program: Command): void {
   program
     .command('init')
-    .description('write a freshly initialised GPT-2 (config.json, model.safetensors, tokenizer) to a folder')
+    .description(
+      'write a freshly initialised GPT-2 (config.json, model.safetensors, tokenizer) to a folder',
+    )
     .requiredOption('--out <dir>', 'output folder')
     .option('--preset <name>', `size preset: ${Object.keys(PRESETS).join(', ')}`, 'tiny')
     .option('--seed <n>', 'initialisation seed', intOption('--seed'), 0)
@@ -55,8 +62,10 @@ export function register(program: Command): void {
       if (o.threads) setThreads(o.threads);
       const model = await initCommand(o);
       const c = model.config;
-      console.log(`wrote ${o.out}: GPT-2 ${o.preset} (n_layer=${c.n_layer} n_head=${c.n_head} ` +
-        `n_embd=${c.n_embd} n_positions=${c.n_positions}), ${(model.numParameters() / 1e6).toFixed(1)}M parameters, seed ${o.seed}`);
+      console.log(
+        `wrote ${o.out}: GPT-2 ${o.preset} (n_layer=${c.n_layer} n_head=${c.n_head} ` +
+          `n_embd=${c.n_embd} n_positions=${c.n_positions}), ${(model.numParameters() / 1e6).toFixed(1)}M parameters, seed ${o.seed}`,
+      );
     });
 
   program
@@ -65,7 +74,12 @@ export function register(program: Command): void {
     .requiredOption('--model <dir>', 'model folder or cached hub name (gpt2)')
     .requiredOption('--prompt <text>', 'text to continue')
     .option('--max-new-tokens <n>', 'tokens to add at most', intOption('--max-new-tokens'), 64)
-    .option('--temperature <t>', 'sampling temperature; 0 is greedy', floatOption('--temperature'), 0)
+    .option(
+      '--temperature <t>',
+      'sampling temperature; 0 is greedy',
+      floatOption('--temperature'),
+      0,
+    )
     .option('--top-k <k>', 'keep the k most likely tokens (0: all)', intOption('--top-k'), 0)
     .option('--top-p <p>', 'nucleus sampling mass (1: all)', floatOption('--top-p'), 1)
     .option('--seed <n>', 'sampling seed', intOption('--seed'), 0)
@@ -77,8 +91,13 @@ export function register(program: Command): void {
       const model = await GPT2Model.fromPretrained(dir);
       const tokenizer = await loadTokenizer(dir);
       const ids = await model.generate(tokenizer.encode(o.prompt), {
-        maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP,
-        seed: o.seed, useCache: o.cache, eosTokenId: tokenizer.eosTokenId,
+        maxNewTokens: o.maxNewTokens,
+        temperature: o.temperature,
+        topK: o.topK,
+        topP: o.topP,
+        seed: o.seed,
+        useCache: o.cache,
+        eosTokenId: tokenizer.eosTokenId,
       });
       const text = tokenizer.decode(ids.filter((id) => id !== tokenizer.eosTokenId));
       console.log(o.prompt + text);
