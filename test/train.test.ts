@@ -347,12 +347,18 @@ t.test(
       message:
         /expected an outputDir without a previous run, got .*guard holding checkpoint-1, checkpoint-2, metrics\.jsonl; resume it/,
     });
+    // A checkpoint folder cut short by a crash is cleared when the next run starts.
+    fs.mkdirSync(path.join(args.outputDir!, '.checkpoint-3.tmp-99999'));
     const over = new DPOTrainer({
       model: GPT2Model.init(small, 9),
       trainDataset: pairs,
       args: { ...args, maxSteps: 1, overwriteOutputDir: true },
     });
     await over.train();
+    t.notOk(
+      fs.existsSync(path.join(args.outputDir!, '.checkpoint-3.tmp-99999')),
+      'unfinished write cleared',
+    );
     t.same(
       fs.readdirSync(args.outputDir!).filter((f) => f.startsWith('checkpoint-')),
       ['checkpoint-1'],

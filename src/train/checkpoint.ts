@@ -81,6 +81,17 @@ export async function saveCheckpoint(outputDir: string, parts: CheckpointParts):
 }
 
 /** Checkpoint folders of outputDir, oldest step first. */
+/**
+ * Removes the temporary folders of checkpoints whose writing was cut short (a second Ctrl-C, a
+ * crash): they are never complete, and a finished checkpoint was renamed away from them.
+ */
+export function removeUnfinishedCheckpoints(outputDir: string): string[] {
+  if (!fs.existsSync(outputDir)) return [];
+  const stale = fs.readdirSync(outputDir).filter((f) => /^\.checkpoint-\d+\.tmp-\d+$/.test(f));
+  for (const f of stale) fs.rmSync(path.join(outputDir, f), { recursive: true, force: true });
+  return stale;
+}
+
 export function listCheckpoints(outputDir: string): { step: number; dir: string }[] {
   if (!fs.existsSync(outputDir)) return [];
   return fs

@@ -14,6 +14,7 @@ import {
   listCheckpoints,
   OPTIMIZER_FILE,
   readTrainerState,
+  removeUnfinishedCheckpoints,
   resolveResume,
   RNG_FILE,
   rotateCheckpoints,
@@ -168,6 +169,7 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
         `expected outputDir to be a folder, got the file ${a.outputDir}; choose another path`,
       );
     }
+    if (a.saveToDisk) removeUnfinishedCheckpoints(a.outputDir);
     const resumeDir = a.saveToDisk ? resolveResume(a.outputDir, a.resumeFromCheckpoint) : undefined;
     if (a.saveToDisk && !resumeDir) {
       if (a.overwriteOutputDir) clearFinishedRun(a.outputDir);
