@@ -16,7 +16,7 @@ const { spawnSync } = require('child_process');
 const { findLibtorch } = require('./find-libtorch');
 
 const root = path.resolve(__dirname, '..');
-const APT_PACKAGES = ['libtorch-dev', 'libopenblas0-pthread', 'nlohmann-json3-dev'];
+const TORCH_PACKAGES = ['libtorch-dev', 'libopenblas0-pthread'];
 const log = (msg) => process.stderr.write(`node-dpo: ${msg}\n`);
 
 function run(cmd, args, options = {}) {
@@ -33,14 +33,23 @@ function canApt() {
   );
 }
 
-function missingHeaders() {
-  return !fs.existsSync('/usr/include/nlohmann/json.hpp') && !process.env.NLOHMANN_JSON_INCLUDE;
+const onPath = (tool) =>
+  spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+
+// The Debian packages the build needs that this machine lacks, and why.
+function missingPackages(torch) {
+  const missing = [];
+  if (!torch) missing.push(...TORCH_PACKAGES);
+  if (!fs.existsSync('/usr/include/nlohmann/json.hpp')) missing.push('nlohmann-json3-dev');
+  if (!onPath('cmake')) missing.push('cmake');
+  if (!onPath('c++') && !onPath('g++')) missing.push('g++');
+  return missing;
 }
 
-function installDeps(reason) {
+function installDeps(packages, reason) {
   const fix = [
     'sudo apt-get update',
-    `sudo apt-get install -y ${APT_PACKAGES.join(' ')}`,
+    `sudo apt-get install -y ${packages.join(' ')}`,
     '# or point LIBTORCH at an unpacked libtorch (https://pytorch.org, "LibTorch" C++ download)',
     '# or install PyTorch for Python: its libtorch is found automatically (CUDA builds included)',
   ].join('\n  ');
@@ -49,12 +58,12 @@ function installDeps(reason) {
     process.exit(1);
   }
   log(
-    `${reason}; installing Debian's ${APT_PACKAGES.join(', ')} with apt-get (DPO_NO_APT=1 turns this off)`,
+    `${reason}; installing Debian's ${packages.join(', ')} with apt-get (DPO_NO_APT=1 turns this off)`,
   );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (
     !run('apt-get', ['update', '-qq'], { env }) ||
-    !run('apt-get', ['install', '-y', '-qq', ...APT_PACKAGES], { env })
+    !run('apt-get', ['install', '-y', '-qq', ...packages], { env })
   ) {
     log(`apt-get failed. Install the packages yourself:\n  ${fix}`);
     process.exit(1);
@@ -63,15 +72,17 @@ function installDeps(reason) {
 
 function main() {
   let torch = findLibtorch();
-  if (!torch) {
-    installDeps('libtorch was not found (no LIBTORCH, no Python torch, no libtorch-dev)');
+  const missing = missingPackages(torch);
+  if (missing.length > 0) {
+    const reason = torch
+      ? `the build needs ${missing.join(', ')}, which are not installed`
+      : 'libtorch was not found (no LIBTORCH, no Python torch, no libtorch-dev)';
+    installDeps(missing, reason);
     torch = findLibtorch();
     if (!torch) {
       log('libtorch is still not found after installing libtorch-dev');
       process.exit(1);
     }
-  } else if (missingHeaders()) {
-    installDeps('the JSON headers (nlohmann-json3-dev) were not found');
   }
   log(`building against libtorch from ${torch.source}${torch.cuda ? ' (CUDA)' : ''}`);
 
