@@ -60,6 +60,25 @@ std::unique_lock<std::mutex> lock_now(GPT2& model, Napi::Env env, const char* wh
   return lock;
 }
 
+// The string argument i (a path), or a TypeError naming the call.
+std::string path_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString())
+    throw Napi::TypeError::New(info.Env(), std::string(what) + ": expected a file path");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+// Runs `work` on the thread pool under the model's lock; the promise resolves to undefined.
+Napi::Promise run_locked(Napi::Env env, std::shared_ptr<GPT2> model, std::function<void()> work) {
+  return run_async<bool>(
+      env,
+      [model, work] {
+        std::lock_guard<std::mutex> lock(model->mutex());
+        work();
+        return true;
+      },
+      [](Napi::Env env, bool&) { return env.Undefined(); });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -170,33 +189,17 @@ Napi::Value ModelWrap::LoadWeights(const Napi::CallbackInfo& info) {
   Napi::Array arr = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < arr.Length(); ++i) files.push_back(arr.Get(i).ToString().Utf8Value());
   auto model = model_;
-  return run_async<bool>(
-      env,
-      [model, files] {
-        std::lock_guard<std::mutex> lock(model->mutex());
-        checkpoint_load(*model, files);
-        return true;
-      },
-      [](Napi::Env env, bool&) { return env.Undefined(); });
+  return run_locked(env, model, [model, files] { checkpoint_load(*model, files); });
 }
 
 // saveWeights(path, dtype = 'float32'): Promise<void>
 Napi::Value ModelWrap::SaveWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString())
-    throw Napi::TypeError::New(env, "saveWeights: expected a file path");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string path = path_arg(info, 0, "saveWeights");
   std::string dtype = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value()
                                                                : "float32";
   auto model = model_;
-  return run_async<bool>(
-      env,
-      [model, path, dtype] {
-        std::lock_guard<std::mutex> lock(model->mutex());
-        checkpoint_save(*model, path, dtype);
-        return true;
-      },
-      [](Napi::Env env, bool&) { return env.Undefined(); });
+  return run_locked(env, model, [model, path, dtype] { checkpoint_save(*model, path, dtype); });
 }
 
 // copyWeightsFrom(other: Model): copies every parameter (same config required).
@@ -448,18 +451,12 @@ Napi::Value AdamWWrap::Step(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber())
     throw Napi::TypeError::New(env, "step: expected the learning rate");
   double lr = info[0].As<Napi::Number>().DoubleValue();
-  auto model = model_;
   auto state = state_;
-  return run_async<bool>(
-      env,
-      [model, state, lr] {
-        std::lock_guard<std::mutex> lock(model->mutex());
-        for (auto& group : state->optim->param_groups())
-          static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-        state->optim->step();
-        return true;
-      },
-      [](Napi::Env env, bool&) { return env.Undefined(); });
+  return run_locked(env, model_, [state, lr] {
+    for (auto& group : state->optim->param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    state->optim->step();
+  });
 }
 
 Napi::Value AdamWWrap::ZeroGrad(const Napi::CallbackInfo& info) {
@@ -491,48 +488,30 @@ Napi::Value AdamWWrap::ClipGradNorm(const Napi::CallbackInfo& info) {
 
 // saveState(file): Promise<void>; the moments and step counts, written atomically.
 Napi::Value AdamWWrap::SaveState(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString())
-    throw Napi::TypeError::New(env, "saveState: expected a file path");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  auto model = model_;
+  std::string path = path_arg(info, 0, "saveState");
   auto state = state_;
-  return run_async<bool>(
-      env,
-      [model, state, path] {
-        std::lock_guard<std::mutex> lock(model->mutex());
-        const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-        torch::save(*state->optim, tmp);
-        if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-          std::remove(tmp.c_str());
-          throw std::runtime_error(path + ": cannot rename the optimizer state into place");
-        }
-        return true;
-      },
-      [](Napi::Env env, bool&) { return env.Undefined(); });
+  return run_locked(info.Env(), model_, [state, path] {
+    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+    torch::save(*state->optim, tmp);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      throw std::runtime_error(path + ": cannot rename the optimizer state into place");
+    }
+  });
 }
 
 // loadState(file): Promise<void>; the optimizer must belong to a model of the same layout.
 Napi::Value AdamWWrap::LoadState(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString())
-    throw Napi::TypeError::New(env, "loadState: expected a file path");
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  auto model = model_;
+  std::string path = path_arg(info, 0, "loadState");
   auto state = state_;
-  return run_async<bool>(
-      env,
-      [model, state, path] {
-        std::lock_guard<std::mutex> lock(model->mutex());
-        try {
-          torch::load(*state->optim, path);
-        } catch (const std::exception& e) {
-          throw std::runtime_error(path + ": cannot read the optimizer state (" +
-                                   exception_message(e) + ")");
-        }
-        return true;
-      },
-      [](Napi::Env env, bool&) { return env.Undefined(); });
+  return run_locked(info.Env(), model_, [state, path] {
+    try {
+      torch::load(*state->optim, path);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ": cannot read the optimizer state (" +
+                               exception_message(e) + ")");
+    }
+  });
 }
 
 }  // namespace dpo

@@ -122,6 +122,24 @@ const char* launch_status() {
 
 }  // namespace
 
+// One launch per dtype: the kernels are templates on the logits' element type T.
+template <typename T>
+void launch_forward(dim3 grid, cudaStream_t st, const void* logits, int64_t row_stride, int64_t V,
+                    const int64_t* rows, const int64_t* targets, float* logp, float* lse,
+                    float* logit_sum) {
+  logprob_forward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const T*>(logits), row_stride, V,
+                                                    rows, targets, logp, lse, logit_sum);
+}
+
+template <typename T>
+void launch_backward(dim3 grid, cudaStream_t st, const void* logits, void* dlogits,
+                     int64_t row_stride, int64_t out_stride, int64_t V, const int64_t* rows,
+                     const int64_t* targets, const float* lse, const float* coef) {
+  logprob_backward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const T*>(logits),
+                                                     static_cast<T*>(dlogits), row_stride,
+                                                     out_stride, V, rows, targets, lse, coef);
+}
+
 const char* logprob_forward(const void* logits, LogitsDType dtype, int64_t row_stride, int64_t V,
                             const int64_t* rows, const int64_t* targets, int64_t N, float* logp,
                             float* lse, float* logit_sum, void* stream) {
@@ -129,16 +147,14 @@ const char* logprob_forward(const void* logits, LogitsDType dtype, int64_t row_s
   if (N > 0x7fffffffLL) return "too many tokens for one launch (more than 2^31 - 1)";
   auto st = static_cast<cudaStream_t>(stream);
   dim3 grid(static_cast<unsigned>(N));
+  auto launch = [&](auto tag) {
+    using T = decltype(tag);
+    launch_forward<T>(grid, st, logits, row_stride, V, rows, targets, logp, lse, logit_sum);
+  };
   switch (dtype) {
-    case LogitsDType::kFloat32:
-      logprob_forward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const float*>(logits), row_stride, V, rows, targets, logp, lse, logit_sum);
-      break;
-    case LogitsDType::kBFloat16:
-      logprob_forward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const __nv_bfloat16*>(logits), row_stride, V, rows, targets, logp, lse, logit_sum);
-      break;
-    case LogitsDType::kFloat16:
-      logprob_forward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const __half*>(logits), row_stride, V, rows, targets, logp, lse, logit_sum);
-      break;
+    case LogitsDType::kFloat32: launch(float{}); break;
+    case LogitsDType::kBFloat16: launch(__nv_bfloat16{}); break;
+    case LogitsDType::kFloat16: launch(__half{}); break;
   }
   return launch_status();
 }
@@ -153,16 +169,15 @@ const char* logprob_backward(const void* logits, void* dlogits, LogitsDType dtyp
   if (slices > 65535) return "vocabulary too large for one launch (more than 65535 * 1024)";
   auto st = static_cast<cudaStream_t>(stream);
   dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>(slices));
+  auto launch = [&](auto tag) {
+    using T = decltype(tag);
+    launch_backward<T>(grid, st, logits, dlogits, row_stride, out_stride, V, rows, targets, lse,
+                       coef);
+  };
   switch (dtype) {
-    case LogitsDType::kFloat32:
-      logprob_backward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const float*>(logits), static_cast<float*>(dlogits), row_stride, out_stride, V, rows, targets, lse, coef);
-      break;
-    case LogitsDType::kBFloat16:
-      logprob_backward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const __nv_bfloat16*>(logits), static_cast<__nv_bfloat16*>(dlogits), row_stride, out_stride, V, rows, targets, lse, coef);
-      break;
-    case LogitsDType::kFloat16:
-      logprob_backward_kernel<<<grid, kThreads, 0, st>>>(static_cast<const __half*>(logits), static_cast<__half*>(dlogits), row_stride, out_stride, V, rows, targets, lse, coef);
-      break;
+    case LogitsDType::kFloat32: launch(float{}); break;
+    case LogitsDType::kBFloat16: launch(__nv_bfloat16{}); break;
+    case LogitsDType::kFloat16: launch(__half{}); break;
   }
   return launch_status();
 }

@@ -103,13 +103,6 @@ export class DPOTrainer extends Trainer<DPOConfig, PreferenceBatch> {
     });
   }
 
-  protected trainExampleCount(): number {
-    return this.trainPairs.length;
-  }
-  protected evalExampleCount(): number {
-    return this.evalPairs.length;
-  }
-
   /** Reference log-probs of a batch [2B], chosen rows first; null when reference-free. */
   private async refLogpsOf(
     batch: PreferenceBatch,

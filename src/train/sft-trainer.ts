@@ -90,13 +90,6 @@ export class SFTTrainer extends Trainer<SFTConfig, SftBatch> {
     });
   }
 
-  protected trainExampleCount(): number {
-    return this.trainPairs.length;
-  }
-  protected evalExampleCount(): number {
-    return this.evalPairs.length;
-  }
-
   // The loss mask: completion targets only, or every real target with completionOnlyLoss off.
   private maskOf(batch: SftBatch): Uint8Array {
     if (this.args.completionOnlyLoss) return batch.completionMask;

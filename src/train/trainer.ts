@@ -7,6 +7,7 @@ import path from 'path';
 import { DpoError } from '../errors';
 import type { GPT2Model } from '../model/gpt2';
 import { native, NativeAdamW } from '../native';
+import type { TokenizedPair } from '../data';
 import type { Tokenizer } from '../tokenizer';
 import { plotMetrics } from '../plot/svg';
 import {
@@ -77,8 +78,9 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
 
   /** Micro-batches of one epoch, in order; the same epoch gives the same batches. */
   protected abstract makeEpochBatches(epoch: number): B[];
-  protected abstract trainExampleCount(): number;
-  protected abstract evalExampleCount(): number;
+  /** The tokenized training and evaluation pairs (SFT trains on their chosen responses). */
+  abstract readonly trainPairs: TokenizedPair[];
+  abstract readonly evalPairs: TokenizedPair[];
   /** Forward and backward of one micro-batch, gradients scaled by `scale`; its metrics. */
   protected abstract forwardBackward(batch: B, scale: number): Promise<Record<string, number>>;
   /** Metrics on the eval set, eval_-prefixed; undefined when there is no eval set. */
@@ -189,8 +191,8 @@ export abstract class Trainer<C extends TrainingConfig, B extends LoopBatch> ext
       stepsPerEpoch: spe,
       startStep: step,
       resumedFrom: resumeDir,
-      trainExamples: this.trainExampleCount(),
-      evalExamples: this.evalExampleCount(),
+      trainExamples: this.trainPairs.length,
+      evalExamples: this.evalPairs.length,
     } satisfies TrainBegin);
 
     const means = new RunningMeans();

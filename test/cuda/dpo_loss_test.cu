@@ -146,7 +146,8 @@ static void check_tokens(int64_t N, int64_t V, LogitsDType dt, std::mt19937& gen
     for (int64_t v = 0; v < V; ++v) m = std::fmax(m, row[v]);
     for (int64_t v = 0; v < V; ++v) s += std::exp(row[v] - m);
     double l = m + std::log(s);
-    e_logp = std::fmax(e_logp, std::fabs((row[targets[n]] - l) - logp[n]) / std::fmax(1.0, std::fabs(row[targets[n]] - l)));
+    const double want = row[targets[n]] - l;
+    e_logp = std::fmax(e_logp, std::fabs(want - logp[n]) / std::fmax(1.0, std::fabs(want)));
     for (int64_t v = 0; v < V; ++v)
       if (std::isfinite(row[v])) sm += row[v];
       else sm = -INFINITY;
@@ -165,7 +166,8 @@ static void check_tokens(int64_t N, int64_t V, LogitsDType dt, std::mt19937& gen
     bool read = false;
     for (int64_t n = 0; n < N; ++n) read |= rows[n] == r;
     if (!read)
-      for (int64_t v = 0; v < V; ++v) e_untouched = std::fmax(e_untouched, std::fabs(decode(&dz[(r * V + v) * es], dt)));
+      for (int64_t v = 0; v < V; ++v)
+        e_untouched = std::fmax(e_untouched, std::fabs(decode(&dz[(r * V + v) * es], dt)));
   }
   // Output rounding: fp32 ~1e-6 of the scale, bf16 2^-8, fp16 2^-11.
   double grad_tol = dt == LogitsDType::kFloat32 ? 1e-5 : dt == LogitsDType::kBFloat16 ? 8e-3 : 1e-3;
@@ -193,7 +195,9 @@ static void check_pairs(std::mt19937& gen) {
   }
   double* d;
   CHECK_CUDA(cudaMalloc(&d, sizeof(double) * 2 * B * 6));
-  double *d_S = d, *d_ref = d + 2 * B, *d_tok = d + 4 * B, *d_loss = d + 6 * B, *d_rew = d + 8 * B, *d_coef = d + 10 * B;
+  // Six [2B] arrays in one allocation: row logps, ref logps, tokens, losses, rewards, coefs.
+  double *d_S = d, *d_ref = d + 2 * B, *d_tok = d + 4 * B;
+  double *d_loss = d + 6 * B, *d_rew = d + 8 * B, *d_coef = d + 10 * B;
   CHECK_CUDA(cudaMemcpy(d_S, S.data(), 2 * B * 8, cudaMemcpyHostToDevice));
   CHECK_CUDA(cudaMemcpy(d_ref, ref.data(), 2 * B * 8, cudaMemcpyHostToDevice));
   CHECK_CUDA(cudaMemcpy(d_tok, tokens.data(), 2 * B * 8, cudaMemcpyHostToDevice));
@@ -208,7 +212,8 @@ static void check_pairs(std::mt19937& gen) {
       cfg.reference_free = variant && lt == 0;
       cfg.simpo_gamma = cfg.reference_free ? 0.4 : 0.0;
       const double valid = B - 1, chosen_tokens = 500, bco_delta = 0.2;
-      CHECK_LAUNCH(dpo::cuda::pair_terms(d_S, d_ref, d_tok, B, cfg, valid, chosen_tokens, bco_delta, d_loss, d_rew, d_coef, nullptr));
+      CHECK_LAUNCH(dpo::cuda::pair_terms(d_S, d_ref, d_tok, B, cfg, valid, chosen_tokens, bco_delta,
+                                         d_loss, d_rew, d_coef, nullptr));
       std::vector<double> loss(B), rew(2 * B), coef(2 * B);
       CHECK_CUDA(cudaMemcpy(loss.data(), d_loss, B * 8, cudaMemcpyDeviceToHost));
       CHECK_CUDA(cudaMemcpy(rew.data(), d_rew, 2 * B * 8, cudaMemcpyDeviceToHost));
